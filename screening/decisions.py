@@ -1,0 +1,140 @@
+"""The decisions table: the contract between a screening run and everything after it.
+
+Reviewers' scripts, ``winnow agree`` and ``winnow audit`` read these columns by
+name, so the fixed columns below only ever grow; none is renamed or removed.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from winnow.errors import InputError
+
+DECISIONS = ("include", "exclude", "uncertain", "error")
+VERDICTS = ("met", "not_met", "unclear")
+
+LEADING_COLUMNS = (
+    "record_id",
+    "title",
+    "year",
+    "decision",
+    "model_decision",
+    "p_include",
+    "confidence_source",
+    "rationale",
+)
+TRAILING_COLUMNS = (
+    "abstract_missing",
+    "flags",
+    "duplicates",
+    "error",
+    "abstract",
+    "doi",
+    "pmid",
+    "model",
+    "served_model",
+    "template_name",
+    "template_sha256",
+    "run_id",
+    "call_id",
+)
+FORMATS = {".csv": "csv", ".xlsx": "xlsx", ".jsonl": "jsonl"}
+_XLSX_CELL_LIMIT = 32_000
+
+
+def criterion_columns(criterion_ids: Sequence[str]) -> list[str]:
+    """``criterion:<id>`` then ``reason:<id>`` for each criterion, in protocol order."""
+    return [f"criterion:{cid}" for cid in criterion_ids] + [f"reason:{cid}" for cid in criterion_ids]
+
+
+def decision_columns(criterion_ids: Sequence[str]) -> list[str]:
+    return [*LEADING_COLUMNS, *criterion_columns(criterion_ids), *TRAILING_COLUMNS]
+
+
+def criterion_ids_of(columns: Iterable[str]) -> list[str]:
+    return [c.split(":", 1)[1] for c in columns if c.startswith("criterion:")]
+
+
+def output_format(path: Path) -> str:
+    try:
+        return FORMATS[path.suffix.lower()]
+    except KeyError:
+        known = ", ".join(FORMATS)
+        raise InputError(path, f"unknown decisions format {path.suffix or '(none)'!r}; use one of {known}") from None
+
+
+def write_decisions(path: str | Path, rows: Sequence[dict[str, Any]], criterion_ids: Sequence[str]) -> Path:
+    """Write atomically (temp file then rename) so a crash never leaves half a table."""
+    target = Path(path)
+    fmt = output_format(target)
+    columns = decision_columns(criterion_ids)
+    tmp = target.with_name(f".{target.name}.tmp")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if fmt == "csv":
+            with tmp.open("w", newline="", encoding="utf-8") as handle:
+                writer = csv.DictWriter(handle, fieldnames=columns, extrasaction="ignore")
+                writer.writeheader()
+                writer.writerows({k: _cell(row.get(k)) for k in columns} for row in rows)
+        elif fmt == "jsonl":
+            with tmp.open("w", encoding="utf-8") as handle:
+                for row in rows:
+                    handle.write(json.dumps({k: row.get(k) for k in columns}, ensure_ascii=False) + "\n")
+        else:
+            frame = pd.DataFrame([{k: _xlsx_cell(row.get(k)) for k in columns} for row in rows], columns=columns)
+            frame.to_excel(tmp, index=False, engine="openpyxl")
+        tmp.replace(target)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise InputError(target, f"cannot write decisions: {exc.strerror or exc}") from exc
+    return target
+
+
+def read_decisions(path: str | Path) -> pd.DataFrame:
+    """Read a decisions table in any written format, every column as text ('' for empty)."""
+    source = Path(path)
+    fmt = output_format(source)
+    if not source.is_file():
+        raise InputError(source, "no such decisions file")
+    try:
+        if fmt == "csv":
+            frame = pd.read_csv(source, dtype=str, keep_default_na=False)
+        elif fmt == "jsonl":
+            frame = pd.read_json(source, lines=True, dtype=False)
+            frame = frame.astype(object).where(frame.notna(), "").astype(str)
+        else:
+            frame = pd.read_excel(source, dtype=str, engine="openpyxl").fillna("")
+    except (ValueError, OSError) as exc:
+        raise InputError(source, f"cannot read decisions table: {exc}") from exc
+    missing = [c for c in ("record_id", "decision") if c not in frame.columns]
+    if missing:
+        raise InputError(source, f"not a winnow decisions table: missing column(s) {', '.join(missing)}")
+    bad = sorted(set(frame["decision"]) - set(DECISIONS))
+    if bad:
+        raise InputError(
+            source, f"unknown decision value(s) {', '.join(map(repr, bad))}; expected {', '.join(DECISIONS)}"
+        )
+    return frame
+
+
+def _cell(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, tuple)):
+        return ";".join(str(v) for v in value)
+    return value
+
+
+def _xlsx_cell(value: Any) -> Any:
+    value = _cell(value)
+    if isinstance(value, str) and len(value) > _XLSX_CELL_LIMIT:
+        return value[:_XLSX_CELL_LIMIT] + " [truncated for xlsx]"
+    return value

@@ -1,0 +1,128 @@
+"""Helpers shared by tests. Model-backed tests use the embedded GGUF or a real local server."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from winnow.backends.base import ModelRequest, ModelResponse
+
+REPO = Path(__file__).resolve().parents[1]
+GOLD = REPO / "gold"
+DENNSTAEDT = GOLD / "dennstaedt_2024_cdss_ro"
+SHARED = REPO.parent / "shared"
+
+
+def answer_for(request: ModelRequest, decision: str = "include", verdict: str = "met") -> str:
+    criteria = request.schema["properties"]["criteria"]["required"]
+    return json.dumps(
+        {
+            "criteria": {cid: {"verdict": verdict, "reason": f"reason for {cid}"} for cid in criteria},
+            "rationale": "fake rationale",
+            "decision": decision,
+        }
+    )
+
+
+class FakeModel:
+    """Scripted answers for unit tests of parsing and flow (never proof a backend works)."""
+
+    is_embedded = False
+
+    def __init__(
+        self, script: Callable[[ModelRequest, int], str | Exception] | None = None, max_concurrency: int | None = None
+    ) -> None:
+        self.model_id = "fake:scripted"
+        self.max_concurrency = max_concurrency
+        self.calls: list[ModelRequest] = []
+        self._lock = threading.Lock()
+        self._script = script or (lambda request, n: answer_for(request))
+
+    def identity(self) -> dict[str, Any]:
+        return {"fake": True}
+
+    def complete(self, request: ModelRequest) -> ModelResponse:
+        with self._lock:
+            self.calls.append(request)
+            n = len(self.calls)
+        out = self._script(request, n)
+        if isinstance(out, Exception):
+            raise out
+        return ModelResponse(text=out, served_model="fake-1", prompt_tokens=100, completion_tokens=20)
+
+
+def run_cli(*args: str) -> int:
+    """Run the winnow CLI in this process, as a user would type it."""
+    from winnow.cli import main
+
+    return main([str(a) for a in args])
+
+
+def ok_calls(ledger_path: Path) -> list[dict[str, Any]]:
+    import sqlite3
+
+    with sqlite3.connect(ledger_path) as conn:
+        conn.row_factory = sqlite3.Row
+        return [dict(r) for r in conn.execute("SELECT * FROM calls WHERE ok = 1 ORDER BY call_id")]
+
+
+def all_calls(ledger_path: Path) -> list[dict[str, Any]]:
+    import sqlite3
+
+    with sqlite3.connect(ledger_path) as conn:
+        conn.row_factory = sqlite3.Row
+        return [dict(r) for r in conn.execute("SELECT * FROM calls ORDER BY call_id")]
+
+
+PROVENANCE = ("run_id", "call_id")
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class LlamaServer:
+    """A real ``llama_cpp.server`` on 127.0.0.1 with the embedded GGUF, for the openai: backend."""
+
+    def __init__(self, gguf: Path, port: int | None = None) -> None:
+        import subprocess
+        import sys
+
+        self.port = port or free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}/v1"
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf), "--host", "127.0.0.1",
+             "--port", str(self.port), "--n_ctx", "4096", "--verbose", "False", "--seed", "0"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+
+    def wait_ready(self, timeout_s: float = 60.0) -> None:
+        import time
+        import urllib.request
+
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"llama_cpp.server exited with {self.proc.returncode}")
+            try:
+                with urllib.request.urlopen(f"{self.base_url}/models", timeout=1) as response:
+                    if response.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.2)
+        raise RuntimeError("llama_cpp.server did not start in time")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=10)
+        except Exception:
+            self.proc.kill()

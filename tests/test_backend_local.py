@@ -1,0 +1,99 @@
+"""The embedded model, end to end through the CLI: the proof that offline screening works.
+
+SmolLM2-135M's decisions mean nothing; these tests check the pipeline around it
+(schema-valid answers, probabilities, the ledger, caching, resume), not its judgement.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from screening.decisions import read_decisions
+from support import DENNSTAEDT, PROVENANCE, REPO, all_calls, ok_calls, run_cli
+
+pytestmark = pytest.mark.model
+RECORDS = DENNSTAEDT / "records.csv"
+PROTOCOL = DENNSTAEDT / "protocol.yaml"
+SAME = REPO / "tests" / "fixtures" / "records"
+
+
+@pytest.fixture(autouse=True)
+def offline(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+
+
+def test_fifty_gold_records_offline_then_rerun_makes_no_calls(tmp_path: Path) -> None:
+    out = tmp_path / "decisions.csv"
+    assert run_cli("screen", RECORDS, "--protocol", PROTOCOL, "--limit", 50, "--out", out, "--no-progress") == 0
+    ledger = tmp_path / "decisions.ledger.sqlite"
+    table = read_decisions(out)
+    assert len(table) == 50 and table["record_id"].is_unique
+    assert set(table["decision"]) <= {"include", "exclude", "uncertain"}, "no record should end in error"
+    for cid in ("I1", "I2", "I3", "E1", "E2"):
+        assert set(table[f"criterion:{cid}"]) <= {"met", "not_met", "unclear"}
+    assert (table["model"] == "local:smollm2").all()
+    assert (table["confidence_source"] == "next_token_logits").all()
+    p = table["p_include"].astype(float)
+    assert ((p >= 0) & (p <= 1)).all()
+    calls = all_calls(ledger)
+    answered = ok_calls(ledger)
+    assert len(answered) == 50 and len({c["cache_key"] for c in answered}) == 50
+    assert all(c["prompt_tokens"] and c["completion_tokens"] and c["latency_ms"] for c in answered)
+    assert all(c["served_model"] == "SmolLM2-135M-Instruct.Q4_1.gguf" for c in answered)
+
+    assert run_cli("screen", RECORDS, "--protocol", PROTOCOL, "--limit", 50, "--out", out, "--no-progress") == 0
+    assert len(all_calls(ledger)) == len(calls), "re-running the same command must make no model call"
+    again = read_decisions(out)
+    pd.testing.assert_frame_equal(table.drop(columns=list(PROVENANCE)), again.drop(columns=list(PROVENANCE)))
+
+
+def test_killed_run_resumes_and_decides_every_record_once(tmp_path: Path) -> None:
+    out = tmp_path / "d.csv"
+    ledger = tmp_path / "d.ledger.sqlite"
+    args = [sys.executable, "-m", "winnow", "screen", str(RECORDS), "--protocol", str(PROTOCOL),
+            "--limit", "6", "--out", str(out), "--no-progress"]
+    env = {k: v for k, v in os.environ.items() if k not in ("OPENAI_API_KEY", "OPENAI_BASE_URL")}
+    proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        if ledger.exists() and len(ok_calls(ledger)) >= 2:
+            break
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    before = ok_calls(ledger)
+    assert 2 <= len(before) < 6, "the kill should land halfway"
+    assert not out.exists(), "no decisions table is written before the run ends"
+
+    assert subprocess.run(args, env=env, capture_output=True).returncode == 0
+    after = ok_calls(ledger)
+    assert [c["call_id"] for c in after[: len(before)]] == [c["call_id"] for c in before], "answers kept"
+    assert len(after) == 6 and len({c["record_id"] for c in after}) == 6, "each record answered exactly once"
+    table = read_decisions(out)
+    assert list(table["record_id"]) == [str(i) for i in range(1, 7)]
+    assert "error" not in set(table["decision"])
+
+
+def test_ris_nbib_bibtex_csv_give_the_same_decisions(tmp_path: Path) -> None:
+    tables = {}
+    for name in ("same.csv", "same.ris", "same.nbib", "same.bib"):
+        out = tmp_path / f"{name}.csv"
+        code = run_cli("screen", SAME / name, "--protocol", "foundation_models_medical_imaging",
+                       "--out", out, "--db", tmp_path / "shared.sqlite", "--no-progress")
+        assert code == 0
+        tables[name] = read_decisions(out)
+    first = tables["same.csv"]
+    columns = ["record_id", "title", "abstract", "decision", "p_include", "rationale", "criterion:model_type"]
+    for name, table in tables.items():
+        pd.testing.assert_frame_equal(first[columns], table[columns], obj=name)
+    assert len(ok_calls(tmp_path / "shared.sqlite")) == len(first), "same records in another format reuse answers"
+    assert "no_abstract" in first.loc[first["record_id"] == "38000104", "flags"].item()

@@ -1,0 +1,5 @@
+import sys
+
+from winnow.cli import main
+
+sys.exit(main())

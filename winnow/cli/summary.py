@@ -1,0 +1,47 @@
+"""The run header and end-of-run summary, shared by every command that calls a model."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+
+from winnow.runs import RunSummary
+
+
+def print_header(console: Console, fields: dict[str, str], *, warning: str | None) -> None:
+    table = Table.grid(padding=(0, 1))
+    for key, value in fields.items():
+        table.add_row(f"[bold]{key}[/]", value)
+    console.print(table)
+    if warning:
+        console.print(f"[yellow]warning:[/] {warning}")
+
+
+def print_summary(console: Console, summary: RunSummary, *, retry_command: str) -> None:
+    stats = summary.stats
+    counts = ", ".join(f"{k} {v}" for k, v in summary.counts.items())
+    cost = "unknown (model not in price table)" if stats.cost_usd is None else f"${stats.cost_usd:.4f}"
+    console.print(f"[bold]decided[/] {counts}")
+    console.print(
+        f"[bold]calls[/] {stats.calls} made ({stats.retried} retried, {stats.failed_attempts} failed attempts, "
+        f"{stats.repairs} repairs), {stats.cached} answers reused from the ledger"
+    )
+    console.print(
+        f"[bold]tokens[/] {stats.prompt_tokens:,} in ({stats.cached_tokens:,} cached), "
+        f"{stats.completion_tokens:,} out; [bold]cost[/] {cost}"
+    )
+    for line in summary.skipped:
+        console.print(f"[yellow]skipped[/] {line}")
+    if summary.duplicate_groups:
+        shown = "; ".join(" = ".join(group) for group in summary.duplicate_groups[:5])
+        more = f" (+{len(summary.duplicate_groups) - 5} more)" if len(summary.duplicate_groups) > 5 else ""
+        console.print(f"[yellow]duplicates[/] screened once each: {shown}{more}")
+    if summary.undecided:
+        console.print(
+            f"[red]{len(summary.undecided)} record(s) left undecided[/] (decision=error in the table). "
+            f"Retry only those with the same command: {retry_command}"
+        )
+    if summary.interrupted:
+        console.print("[yellow]interrupted[/]: answered calls are in the ledger; re-run the same command to resume")
+    console.print(f"[bold]decisions[/] {summary.outputs['decisions']}")
+    console.print(f"[bold]ledger[/] {summary.outputs['ledger']}")

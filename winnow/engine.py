@@ -1,0 +1,314 @@
+"""Runs many model calls: cache look-up, rate limits, retries, repairs, ledger rows.
+
+Screening and extraction both describe their work as ``CallTask`` objects and get
+``CallResult`` objects back; how calls are made safely lives only here. Worker
+threads write their own ledger rows the moment an attempt ends, so nothing that
+was answered is lost to a crash, and a result is never paid for twice because the
+ledger is asked first.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from winnow.backends.base import Model, ModelRequest, ModelResponse
+from winnow.errors import BackendError, Interrupted, TransientBackendError
+from winnow.ledger import CallRow, Ledger
+from winnow.limits import RateLimiter
+from winnow.prices import PriceTable
+from winnow.retry import RetryPolicy
+
+REPAIR_MESSAGE = (
+    "Your answer did not match the required JSON schema: {problem}. Reply again with only the corrected JSON object."
+)
+
+
+@dataclass(frozen=True)
+class CallTask:
+    """One unit of model work, identified for caching by ``cache_key``."""
+
+    record_id: str
+    record_sha256: str
+    request: ModelRequest
+    validate: Callable[[str], dict[str, Any]]
+    cache_key: str
+
+
+@dataclass
+class CallResult:
+    task: CallTask
+    row: sqlite3.Row | None
+    cached: bool
+    error: str | None = None
+    error_kind: str | None = None
+    attempts: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return self.row is not None and bool(self.row["ok"])
+
+
+@dataclass
+class RunStats:
+    calls: int = 0
+    retried: int = 0
+    failed_attempts: int = 0
+    repairs: int = 0
+    cached: int = 0
+    errors: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cached_tokens: int = 0
+    cost_usd: float | None = 0.0
+    errors_by_kind: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    concurrency: int = 4
+    rpm: float | None = None
+    tpm: float | None = None
+    max_repairs: int = 2
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+
+
+def cache_key(*, record_sha256: str, template_sha256: str, model: Model, request: ModelRequest) -> str:
+    """Results are keyed by record, template, model and every parameter that changes the answer."""
+    payload = {
+        "record": record_sha256,
+        "template": template_sha256,
+        "model": model.model_id,
+        "model_identity": model.identity(),
+        "params": request_params(request),
+        "schema": hashlib.sha256(json.dumps(request.schema, sort_keys=True).encode()).hexdigest(),
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode("utf-8")).hexdigest()
+
+
+def request_params(request: ModelRequest) -> dict[str, Any]:
+    return {"temperature": request.temperature, "max_tokens": request.max_tokens, "seed": request.seed}
+
+
+class CallEngine:
+    """Executes tasks for one run against one model and one ledger."""
+
+    def __init__(
+        self,
+        *,
+        model: Model,
+        ledger: Ledger,
+        run_id: str,
+        stage: str,
+        template_name: str,
+        template_sha256: str,
+        config: EngineConfig,
+        prices: PriceTable,
+    ) -> None:
+        self.model = model
+        self.ledger = ledger
+        self.run_id = run_id
+        self.stage = stage
+        self.template_name = template_name
+        self.template_sha256 = template_sha256
+        self.config = config
+        self.prices = prices
+        self.limiter = RateLimiter(config.rpm, config.tpm)
+        self.stats = RunStats()
+        self._stats_lock = threading.Lock()
+
+    @property
+    def workers(self) -> int:
+        limit = self.model.max_concurrency
+        return max(1, min(self.config.concurrency, limit) if limit else self.config.concurrency)
+
+    def run(self, tasks: list[CallTask], on_result: Callable[[CallResult], None]) -> None:
+        """Call ``on_result`` once per task, cached ones first, in the calling thread."""
+        answered = self.ledger.answers(t.cache_key for t in tasks)
+        pending: list[CallTask] = []
+        for task in tasks:
+            row = answered.get(task.cache_key)
+            if row is not None:
+                self.stats.cached += 1
+                on_result(CallResult(task=task, row=row, cached=True))
+            else:
+                pending.append(task)
+        if pending:
+            self._run_pending(pending, on_result)
+
+    def _run_pending(self, tasks: list[CallTask], on_result: Callable[[CallResult], None]) -> None:
+        queue: Iterator[CallTask] = iter(tasks)
+        in_flight: set[Future[CallResult]] = set()
+        executor = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="winnow-call")
+        try:
+            for task in _take(queue, self.workers * 2):
+                in_flight.add(executor.submit(self._execute, task))
+            while in_flight:
+                done, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
+                for future in done:
+                    on_result(future.result())
+                for task in _take(queue, len(done)):
+                    in_flight.add(executor.submit(self._execute, task))
+        except KeyboardInterrupt:
+            for future in in_flight:
+                future.cancel()
+            executor.shutdown(wait=True, cancel_futures=True)
+            raise Interrupted(
+                "interrupted; every answered call is in the ledger, re-run the same command to resume"
+            ) from None
+        executor.shutdown(wait=True)
+
+    # -- one task, in a worker thread -----------------------------------------
+    def _execute(self, task: CallTask) -> CallResult:
+        request = task.request
+        attempt_no = 0
+        last_text = ""
+        for _ in range(self.config.max_repairs + 1):
+            try:
+                response, attempt_no = self._call_with_retries(task, request, attempt_no)
+            except BackendError as exc:
+                kind = exc.kind if isinstance(exc, TransientBackendError) else "backend"
+                self._count_error(kind)
+                return CallResult(
+                    task=task, row=None, cached=False, error=str(exc), error_kind=kind, attempts=attempt_no
+                )
+            last_text = response.text
+            try:
+                parsed = task.validate(response.text)
+            except ValueError as exc:
+                self._store(task, request, attempt_no, response=response, error=str(exc), error_kind="invalid_output")
+                self._bump("repairs")
+                request = replace(
+                    request,
+                    messages=(
+                        *request.messages,
+                        {"role": "assistant", "content": response.text[:4000]},
+                        {"role": "user", "content": REPAIR_MESSAGE.format(problem=exc)},
+                    ),
+                )
+                continue
+            call_id = self._store(task, request, attempt_no, response=response, parsed=parsed)
+            row = self.ledger.call(call_id)
+            return CallResult(task=task, row=row, cached=False, attempts=attempt_no)
+        self._count_error("invalid_output")
+        problem = (
+            f"model output invalid after {self.config.max_repairs + 1} answer(s); last answer: {last_text[:200]!r}"
+        )
+        return CallResult(
+            task=task, row=None, cached=False, error=problem, error_kind="invalid_output", attempts=attempt_no
+        )
+
+    def _call_with_retries(self, task: CallTask, request: ModelRequest, attempt_no: int) -> tuple[ModelResponse, int]:
+        estimate = sum(len(m["content"]) for m in request.messages) // 4 + request.max_tokens
+        for attempt in self.config.retry.retrying():
+            with attempt:
+                attempt_no += 1
+                if attempt.retry_state.attempt_number > 1:
+                    self._bump("retried")
+                self.limiter.acquire(estimate)
+                started = time.perf_counter()
+                try:
+                    response = self.model.complete(request)
+                except BackendError as exc:
+                    kind = exc.kind if isinstance(exc, TransientBackendError) else "backend"
+                    self._store(
+                        task,
+                        request,
+                        attempt_no,
+                        error=str(exc),
+                        error_kind=kind,
+                        latency_ms=(time.perf_counter() - started) * 1000,
+                    )
+                    self._bump("failed_attempts")
+                    raise
+                response.extra["latency_ms"] = (time.perf_counter() - started) * 1000
+                return response, attempt_no
+        raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
+
+    def _store(
+        self,
+        task: CallTask,
+        request: ModelRequest,
+        attempt_no: int,
+        *,
+        response: ModelResponse | None = None,
+        parsed: dict[str, Any] | None = None,
+        error: str | None = None,
+        error_kind: str | None = None,
+        latency_ms: float | None = None,
+    ) -> int:
+        cost = None
+        if response is not None:
+            cost = self.prices.cost(
+                self.model.model_id, response.prompt_tokens, response.completion_tokens, response.cached_tokens
+            )
+            self._count_usage(response, cost)
+        p_include = None
+        if response is not None and response.label_probs and request.labels:
+            p_include = response.label_probs.get(request.labels[0])
+        self._bump("calls")
+        return self.ledger.add_call(
+            CallRow(
+                run_id=self.run_id,
+                stage=self.stage,
+                record_id=task.record_id,
+                record_sha256=task.record_sha256,
+                template_name=self.template_name,
+                template_sha256=self.template_sha256,
+                model=self.model.model_id,
+                params_json=json.dumps({**request_params(request), **self.model.identity()}, sort_keys=True),
+                cache_key=task.cache_key,
+                prompt_json=json.dumps(list(request.messages), ensure_ascii=False),
+                ok=parsed is not None,
+                attempt=attempt_no,
+                served_model=response.served_model if response else None,
+                raw_response=response.text if response else None,
+                parsed_json=json.dumps(parsed, ensure_ascii=False) if parsed is not None else None,
+                error=error,
+                error_kind=error_kind,
+                prompt_tokens=response.prompt_tokens if response else None,
+                completion_tokens=response.completion_tokens if response else None,
+                cached_tokens=response.cached_tokens if response else None,
+                latency_ms=response.extra.get("latency_ms") if response else latency_ms,
+                cost_usd=cost,
+                p_include=p_include,
+                confidence_source=response.confidence_source if response else None,
+            )
+        )
+
+    def _bump(self, name: str) -> None:
+        with self._stats_lock:
+            setattr(self.stats, name, getattr(self.stats, name) + 1)
+
+    def _count_usage(self, response: ModelResponse, cost: float | None) -> None:
+        with self._stats_lock:
+            self._add_usage(response, cost)
+
+    def _add_usage(self, response: ModelResponse, cost: float | None) -> None:
+        self.stats.prompt_tokens += response.prompt_tokens or 0
+        self.stats.completion_tokens += response.completion_tokens or 0
+        self.stats.cached_tokens += response.cached_tokens or 0
+        if cost is None or self.stats.cost_usd is None:
+            self.stats.cost_usd = None
+        else:
+            self.stats.cost_usd += cost
+
+    def _count_error(self, kind: str) -> None:
+        with self._stats_lock:
+            self.stats.errors += 1
+            self.stats.errors_by_kind[kind] = self.stats.errors_by_kind.get(kind, 0) + 1
+
+
+def _take(iterator: Iterator[CallTask], n: int) -> Iterable[CallTask]:
+    for _ in range(n):
+        try:
+            yield next(iterator)
+        except StopIteration:
+            return

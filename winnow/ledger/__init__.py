@@ -1,0 +1,261 @@
+"""The run ledger: every model call and every human verdict, in SQLite.
+
+Why SQLite: one file a reviewer can archive with the review, readable without
+winnow, crash-safe with WAL, and safe for two processes at once with a busy
+timeout. Each call row is committed as soon as it exists, so a crash or
+``kill -9`` loses nothing that was already answered.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from winnow.errors import LedgerError
+from winnow.ledger.migrations import MIGRATIONS
+
+__all__ = ["CallRow", "Ledger", "default_ledger_path", "utc_now"]
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+@dataclass(frozen=True)
+class CallRow:
+    """One attempt at one model call, exactly as it is stored."""
+
+    run_id: str
+    stage: str
+    record_id: str
+    record_sha256: str
+    template_name: str
+    template_sha256: str
+    model: str
+    params_json: str
+    cache_key: str
+    prompt_json: str
+    ok: bool
+    attempt: int
+    served_model: str | None = None
+    raw_response: str | None = None
+    parsed_json: str | None = None
+    error: str | None = None
+    error_kind: str | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    cached_tokens: int | None = None
+    latency_ms: float | None = None
+    cost_usd: float | None = None
+    p_include: float | None = None
+    confidence_source: str | None = None
+
+
+_CALL_COLUMNS = tuple(CallRow.__dataclass_fields__)
+
+
+class Ledger:
+    """A thread-safe handle on one ledger file.
+
+    Worker threads write their own call rows under one lock; SQLite's busy timeout
+    covers other processes writing the same file.
+    """
+
+    def __init__(self, path: str | Path, *, busy_timeout_s: float = 30.0) -> None:
+        self.path = Path(path)
+        self._lock = threading.RLock()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._conn = sqlite3.connect(
+                str(self.path), timeout=busy_timeout_s, check_same_thread=False, isolation_level=None
+            )
+            self._conn.row_factory = sqlite3.Row
+            self._conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
+            self._conn.execute("PRAGMA journal_mode = WAL")
+            self._conn.execute("PRAGMA synchronous = NORMAL")
+            self._migrate()
+        except sqlite3.Error as exc:
+            raise LedgerError(f"{self.path}: cannot open ledger: {exc}") from exc
+        except OSError as exc:
+            raise LedgerError(f"{self.path}: cannot create ledger: {exc.strerror or exc}") from exc
+
+    # -- schema ---------------------------------------------------------------
+    def _migrate(self) -> None:
+        """Apply missing migrations one by one, each read-and-apply under a write lock.
+
+        Reading the version inside the transaction keeps two processes that open a new
+        ledger at the same moment from both applying the same migration.
+        """
+        while True:
+            with self._transaction() as conn:
+                version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+                if version > len(MIGRATIONS):
+                    raise LedgerError(
+                        f"{self.path}: ledger schema v{version} is newer than this winnow "
+                        f"(v{len(MIGRATIONS)}); upgrade winnow"
+                    )
+                if version == len(MIGRATIONS):
+                    return
+                for statement in _split_sql(MIGRATIONS[version]):
+                    conn.execute(statement)
+                conn.execute(f"PRAGMA user_version = {version + 1}")
+
+    @property
+    def schema_version(self) -> int:
+        return int(self._conn.execute("PRAGMA user_version").fetchone()[0])
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            else:
+                self._conn.execute("COMMIT")
+
+    def _write(self, sql: str, params: Sequence[Any]) -> int:
+        try:
+            with self._transaction() as conn:
+                cursor = conn.execute(sql, params)
+                return int(cursor.lastrowid or 0)
+        except sqlite3.Error as exc:
+            raise LedgerError(f"{self.path}: cannot write ledger: {exc}") from exc
+
+    # -- runs -----------------------------------------------------------------
+    def start_run(self, run_id: str, *, command: str, argv: list[str], **fields: Any) -> None:
+        columns = {"run_id": run_id, "command": command, "argv": json.dumps(argv), "started_at": utc_now()}
+        columns.update(fields)
+        names = ", ".join(columns)
+        marks = ", ".join("?" for _ in columns)
+        self._write(f"INSERT INTO runs ({names}) VALUES ({marks})", list(columns.values()))
+
+    def finish_run(self, run_id: str, *, status: str, summary: Mapping[str, Any]) -> None:
+        self._write(
+            "UPDATE runs SET finished_at = ?, status = ?, summary_json = ? WHERE run_id = ?",
+            (utc_now(), status, json.dumps(summary, sort_keys=True), run_id),
+        )
+
+    def run(self, run_id: str) -> sqlite3.Row | None:
+        rows = self._read("SELECT * FROM runs WHERE run_id = ?", (run_id,))
+        return rows[0] if rows else None
+
+    # -- calls ----------------------------------------------------------------
+    def add_call(self, row: CallRow) -> int:
+        """Store one attempt; a second successful answer for a cache key is refused.
+
+        The partial unique index makes "never store a paid answer twice" a property of
+        the file, not of the code path that happens to write it.
+        """
+        values = [getattr(row, name) for name in _CALL_COLUMNS]
+        values[_CALL_COLUMNS.index("ok")] = int(row.ok)
+        names = ", ".join((*_CALL_COLUMNS, "created_at"))
+        marks = ", ".join("?" for _ in range(len(_CALL_COLUMNS) + 1))
+        try:
+            with self._transaction() as conn:
+                if row.ok:
+                    existing = conn.execute(
+                        "SELECT call_id FROM calls WHERE cache_key = ? AND ok = 1", (row.cache_key,)
+                    ).fetchone()
+                    if existing is not None:
+                        return int(existing[0])
+                cursor = conn.execute(f"INSERT INTO calls ({names}) VALUES ({marks})", [*values, utc_now()])
+                return int(cursor.lastrowid or 0)
+        except sqlite3.Error as exc:
+            raise LedgerError(f"{self.path}: cannot write ledger: {exc}") from exc
+
+    def _read(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
+        try:
+            with self._lock:
+                return list(self._conn.execute(sql, list(params)))
+        except sqlite3.Error as exc:
+            raise LedgerError(f"{self.path}: cannot read ledger: {exc}") from exc
+
+    def call(self, call_id: int) -> sqlite3.Row:
+        return self._read("SELECT * FROM calls WHERE call_id = ?", (call_id,))[0]
+
+    def answers(self, cache_keys: Iterable[str]) -> dict[str, sqlite3.Row]:
+        """Successful calls for the given cache keys: the work a re-run must not repeat."""
+        keys = list(dict.fromkeys(cache_keys))
+        found: dict[str, sqlite3.Row] = {}
+        for start in range(0, len(keys), 500):
+            batch = keys[start : start + 500]
+            marks = ", ".join("?" for _ in batch)
+            for row in self._read(f"SELECT * FROM calls WHERE ok = 1 AND cache_key IN ({marks})", batch):
+                found[row["cache_key"]] = row
+        return found
+
+    def last_errors(self, cache_keys: Iterable[str]) -> dict[str, sqlite3.Row]:
+        """The most recent failed attempt per key, for keys that never succeeded."""
+        keys = list(dict.fromkeys(cache_keys))
+        found: dict[str, sqlite3.Row] = {}
+        for start in range(0, len(keys), 500):
+            batch = keys[start : start + 500]
+            marks = ", ".join("?" for _ in batch)
+            sql = f"SELECT * FROM calls WHERE ok = 0 AND cache_key IN ({marks}) ORDER BY call_id"
+            for row in self._read(sql, batch):
+                found[row["cache_key"]] = row
+        return found
+
+    def calls(self, run_id: str | None = None) -> list[sqlite3.Row]:
+        if run_id is None:
+            return self._read("SELECT * FROM calls ORDER BY call_id")
+        return self._read("SELECT * FROM calls WHERE run_id = ? ORDER BY call_id", (run_id,))
+
+    # -- adjudications --------------------------------------------------------
+    def add_adjudication(
+        self,
+        *,
+        decisions_path: str,
+        record_id: str,
+        final_label: str,
+        choice: str,
+        who: str,
+        note: str = "",
+        run_id: str | None = None,
+        model_decision: str | None = None,
+        gold_label: str | None = None,
+    ) -> int:
+        """Store one human verdict at once, so an interrupted adjudication keeps it."""
+        return self._write(
+            "INSERT INTO adjudications (decisions_path, record_id, run_id, model_decision, gold_label,"
+            " final_label, choice, note, who, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (decisions_path, record_id, run_id, model_decision, gold_label, final_label, choice, note, who, utc_now()),
+        )
+
+    def adjudications(self, decisions_path: str | None = None) -> list[sqlite3.Row]:
+        """Verdicts in the order given; the latest per record is the one in force."""
+        if decisions_path is None:
+            return self._read("SELECT * FROM adjudications ORDER BY adjudication_id")
+        return self._read(
+            "SELECT * FROM adjudications WHERE decisions_path = ? ORDER BY adjudication_id", (decisions_path,)
+        )
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _split_sql(script: str) -> list[str]:
+    return [statement.strip() for statement in script.split(";") if statement.strip()]
+
+
+def default_ledger_path(output: str | Path) -> Path:
+    """The ledger that belongs to an output table: ``x.csv`` -> ``x.ledger.sqlite`` beside it."""
+    out = Path(output)
+    return out.with_name(f"{out.stem}.ledger.sqlite")

@@ -1,0 +1,75 @@
+"""Numbered, append-only schema migrations for the run ledger.
+
+A ledger written by an older winnow is migrated forward, never rejected. Never edit
+a migration that has shipped; append a new one.
+"""
+
+from __future__ import annotations
+
+MIGRATIONS: tuple[str, ...] = (
+    # 1: runs, every model call, and human adjudications.
+    """
+    CREATE TABLE runs (
+        run_id TEXT PRIMARY KEY,
+        command TEXT NOT NULL,
+        argv TEXT NOT NULL,
+        started_at TEXT NOT NULL,
+        finished_at TEXT,
+        status TEXT NOT NULL DEFAULT 'running',
+        model TEXT,
+        template_name TEXT,
+        template_sha256 TEXT,
+        protocol_sha256 TEXT,
+        params_json TEXT,
+        input_path TEXT,
+        n_records INTEGER,
+        summary_json TEXT,
+        winnow_version TEXT
+    );
+    CREATE TABLE calls (
+        call_id INTEGER PRIMARY KEY AUTOINCREMENT,
+        run_id TEXT NOT NULL,
+        stage TEXT NOT NULL,
+        record_id TEXT NOT NULL,
+        record_sha256 TEXT NOT NULL,
+        template_name TEXT NOT NULL,
+        template_sha256 TEXT NOT NULL,
+        model TEXT NOT NULL,
+        served_model TEXT,
+        params_json TEXT NOT NULL,
+        cache_key TEXT NOT NULL,
+        prompt_json TEXT NOT NULL,
+        raw_response TEXT,
+        parsed_json TEXT,
+        ok INTEGER NOT NULL DEFAULT 0,
+        error TEXT,
+        error_kind TEXT,
+        attempt INTEGER NOT NULL DEFAULT 1,
+        prompt_tokens INTEGER,
+        completion_tokens INTEGER,
+        cached_tokens INTEGER,
+        latency_ms REAL,
+        cost_usd REAL,
+        p_include REAL,
+        confidence_source TEXT,
+        created_at TEXT NOT NULL
+    );
+    CREATE UNIQUE INDEX calls_one_answer_per_key ON calls(cache_key) WHERE ok = 1;
+    CREATE INDEX calls_by_run ON calls(run_id);
+    CREATE INDEX calls_by_record ON calls(record_id);
+    CREATE TABLE adjudications (
+        adjudication_id INTEGER PRIMARY KEY AUTOINCREMENT,
+        decisions_path TEXT NOT NULL,
+        record_id TEXT NOT NULL,
+        run_id TEXT,
+        model_decision TEXT,
+        gold_label TEXT,
+        final_label TEXT NOT NULL,
+        choice TEXT NOT NULL,
+        note TEXT NOT NULL DEFAULT '',
+        who TEXT NOT NULL,
+        created_at TEXT NOT NULL
+    );
+    CREATE INDEX adjudications_by_record ON adjudications(decisions_path, record_id);
+    """,
+)

@@ -1,0 +1,61 @@
+"""The progress display for long jobs: throughput, ETA, running counts, tokens, cost."""
+
+from __future__ import annotations
+
+from types import TracebackType
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+
+class RunProgress:
+    """A rich progress bar that also shows decisions by kind, tokens and cost so far."""
+
+    def __init__(self, total: int, *, description: str, console: Console, enabled: bool = True) -> None:
+        self.enabled = enabled
+        self.counts: dict[str, int] = {}
+        self.tokens = 0
+        self.cost: float | None = 0.0
+        self._progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(bar_width=24),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]}"),
+            TimeElapsedColumn(),
+            TextColumn("eta"),
+            TimeRemainingColumn(),
+            TextColumn("{task.fields[counts]}"),
+            TextColumn("{task.fields[usage]}"),
+            console=console,
+            disable=not enabled,
+            refresh_per_second=4,
+        )
+        self._task: TaskID = self._progress.add_task(description, total=total, rate="", counts="", usage="")
+
+    def __enter__(self) -> RunProgress:
+        self._progress.__enter__()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._progress.__exit__(exc_type, exc, tb)
+
+    def advance(self, outcome: str, *, tokens: int = 0, cost: float | None = 0.0) -> None:
+        self.counts[outcome] = self.counts.get(outcome, 0) + 1
+        self.tokens += tokens
+        self.cost = None if cost is None or self.cost is None else self.cost + cost
+        task = self._progress.tasks[0]
+        speed = task.finished_speed or task.speed
+        rate = f"{speed * 60:,.1f}/min" if speed else ""
+        counts = " ".join(f"{k[:3]} {v}" for k, v in sorted(self.counts.items()))
+        usage = f"{self.tokens:,} tok " + ("$?" if self.cost is None else f"${self.cost:,.4f}")
+        self._progress.update(self._task, advance=1, rate=rate, counts=counts, usage=usage)

@@ -1,0 +1,88 @@
+"""PubMed MEDLINE / ``.nbib`` exports, read by a small tag parser.
+
+Hand-written on purpose: the PyPI options are ``nbib`` (unmaintained since 2021)
+and Biopython's ``Bio.Medline`` (a large scientific dependency), and neither
+reports the line a record starts on, which every skip message here must name.
+The format is simple: a 4-character left-justified tag, ``- ``, the value, and
+continuation lines indented by six spaces; records start at ``PMID-`` and are
+separated by blank lines.
+"""
+
+from __future__ import annotations
+
+import re
+
+from winnow.errors import RecordParseError, RecordSkip
+from winnow.records.assemble import RawRecord
+
+_TAG_LINE = re.compile(r"^([A-Z][A-Z0-9]{0,3}) {0,3}-(?: (.*))?$")
+_ARTICLE_ID = re.compile(r"^(.*?)\s*\[(\w+)\]\s*$")
+_ARTICLE_ID_TAGS = frozenset({"AID", "LID"})
+
+
+class _Draft:
+    """A record being collected, with the first problem found in it, if any."""
+
+    def __init__(self, line: int) -> None:
+        self.line = line
+        self.fields: dict[str, list[str]] = {}
+        self.last_tag: str | None = None
+        self.problem = ""
+
+    def add(self, tag: str, value: str) -> None:
+        self.fields.setdefault(tag, []).append(value)
+        self.last_tag = tag
+
+    def extend(self, text: str) -> None:
+        assert self.last_tag is not None
+        values = self.fields[self.last_tag]
+        values[-1] = f"{values[-1]} {text}".strip()
+
+
+def read_medline(path: str, text: str) -> list[RawRecord | RecordSkip]:
+    """Split a MEDLINE export into records, each tagged with its first line.
+
+    Args:
+        path: Shown in messages.
+        text: Decoded file with ``\\n`` line ends.
+
+    Returns:
+        One item per record: the raw fields (DOIs pulled out of ``AID``/``LID``)
+        with the PMID as explicit id, or a skip naming the malformed line.
+
+    Raises:
+        RecordParseError: The file holds no MEDLINE tag lines at all.
+    """
+    drafts: list[_Draft] = []
+    current: _Draft | None = None
+    for number, line in enumerate(text.split("\n"), start=1):
+        if not line.strip():
+            current = None
+            continue
+        match = _TAG_LINE.match(line)
+        if match:
+            tag, value = match.group(1), (match.group(2) or "").strip()
+            if current is None or (tag == "PMID" and current.fields):
+                current = _Draft(number)
+                drafts.append(current)
+            current.add(tag, value)
+        elif current is not None and line[:1].isspace() and current.last_tag is not None:
+            current.extend(line.strip())
+        elif current is not None and not current.problem:
+            current.problem = f"line {number} is neither a 'TAG - value' line nor an indented continuation"
+    if not drafts:
+        raise RecordParseError(path, "no MEDLINE records found (no line starts with a tag such as 'PMID- ')")
+    return [_finish(path, draft, ordinal) for ordinal, draft in enumerate(drafts, start=1)]
+
+
+def _finish(path: str, draft: _Draft, ordinal: int) -> RawRecord | RecordSkip:
+    if draft.problem:
+        return RecordSkip(path, draft.problem, line=draft.line)
+    fields = dict(draft.fields)
+    for tag in _ARTICLE_ID_TAGS & fields.keys():
+        for value in fields[tag]:
+            match = _ARTICLE_ID.match(value)
+            if match and match.group(2).lower() == "doi":
+                fields.setdefault("doi", []).append(match.group(1))
+    pmid = next(iter(fields.get("PMID", [])), "")
+    return RawRecord(fields, ordinal=ordinal, line=draft.line, explicit_id=pmid)

@@ -1,0 +1,96 @@
+"""Prompt templates: files in ``prompts/``, loaded into langchain-core templates.
+
+A template file declares its variables; the declaration is checked against the
+variables the text actually uses when the file is loaded, so a typo fails before
+any model call. The sha256 of the file's bytes travels with every result, so an
+agreement figure can be traced to the exact prompt text.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+from langchain_core.prompts import ChatPromptTemplate
+
+from winnow.errors import TemplateError
+
+_ROLES = {"system": "system", "user": "human"}
+
+
+@dataclass(frozen=True)
+class PromptTemplate:
+    name: str
+    path: str
+    sha256: str
+    variables: tuple[str, ...]
+    chat: ChatPromptTemplate
+
+    def render(self, **values: Any) -> tuple[dict[str, str], ...]:
+        """Messages as plain role/content dicts, the form every backend takes."""
+        missing = set(self.variables) - set(values)
+        if missing:
+            raise TemplateError(self.path, f"missing value(s) for {', '.join(sorted(missing))}")
+        messages = self.chat.format_messages(**{k: values[k] for k in self.variables})
+        roles = {"system": "system", "human": "user", "ai": "assistant"}
+        return tuple({"role": roles[m.type], "content": str(m.content)} for m in messages)
+
+
+def prompts_dir() -> Path:
+    """The shipped prompts, whether winnow is installed or run from a checkout."""
+    return Path(str(resources.files("winnow.prompts")))
+
+
+def resolve_template(name_or_path: str) -> Path:
+    candidate = Path(name_or_path)
+    if candidate.suffix in (".yaml", ".yml") and candidate.is_file():
+        return candidate
+    shipped = prompts_dir() / f"{name_or_path}.yaml"
+    if shipped.is_file():
+        return shipped
+    available = ", ".join(sorted(p.stem for p in prompts_dir().glob("*.yaml")))
+    raise TemplateError(name_or_path, f"no such template; shipped templates: {available}")
+
+
+def load_template(name_or_path: str) -> PromptTemplate:
+    """Load and check a template by shipped name or by path."""
+    path = resolve_template(name_or_path)
+    raw = path.read_bytes()
+    try:
+        data = yaml.safe_load(raw.decode("utf-8"))
+    except (UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise TemplateError(path, f"not a readable YAML template: {exc}") from None
+    if not isinstance(data, dict):
+        raise TemplateError(path, "a template is a YAML mapping with name, variables, system and user")
+    for key in ("name", "variables", "user"):
+        if key not in data:
+            raise TemplateError(path, f"field {key}: required")
+    declared = data["variables"]
+    if not isinstance(declared, list) or not all(isinstance(v, str) for v in declared):
+        raise TemplateError(path, "field variables: must be a list of names")
+    parts = [(_ROLES[role], data[role]) for role in ("system", "user") if data.get(role)]
+    try:
+        chat = ChatPromptTemplate.from_messages(parts, template_format="f-string")
+    except (ValueError, KeyError) as exc:
+        raise TemplateError(path, f"template text does not parse: {exc}") from None
+    used = set(chat.input_variables)
+    if used != set(declared):
+        undeclared = sorted(used - set(declared))
+        unused = sorted(set(declared) - used)
+        problems = []
+        if undeclared:
+            problems.append(f"uses undeclared variable(s) {', '.join(undeclared)}")
+        if unused:
+            problems.append(f"declares unused variable(s) {', '.join(unused)}")
+        raise TemplateError(path, "; ".join(problems))
+    return PromptTemplate(
+        name=str(data["name"]),
+        path=str(path),
+        sha256=hashlib.sha256(raw).hexdigest(),
+        variables=tuple(declared),
+        chat=chat,
+    )
