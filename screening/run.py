@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from screening.decisions import write_decisions
+from screening.decisions import output_format, write_decisions
 from screening.screen import ScreeningOptions, screen_records
 from winnow import __version__
 from winnow.backends import build_model
@@ -62,6 +62,7 @@ def run_screening(
     progress: Callable[[int, str], AbstractContextManager[Any]] | None = None,
     on_header: Callable[[dict[str, str]], None] | None = None,
 ) -> RunSummary:
+    output_format(job.output_path())  # a wrong --out suffix fails before any model is paid for
     loaded = load_protocol(job.protocol_path)
     template = load_template(job.template)
     read = read_records(job.input_path)

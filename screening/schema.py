@@ -17,8 +17,8 @@ from screening.decisions import VERDICTS
 
 MODEL_DECISIONS = ("include", "exclude", "uncertain")
 ModelDecision = Literal["include", "exclude", "uncertain"]
-REASON_MAX = 160
-RATIONALE_MAX = 300
+REASON_MAX = 120
+RATIONALE_MAX = 240
 
 
 class CriterionVerdict(BaseModel):

@@ -62,7 +62,7 @@ def test_killed_run_resumes_and_decides_every_record_once(tmp_path: Path) -> Non
     args = [sys.executable, "-m", "winnow", "screen", str(RECORDS), "--protocol", str(PROTOCOL),
             "--limit", "6", "--out", str(out), "--no-progress"]
     env = {k: v for k, v in os.environ.items() if k not in ("OPENAI_API_KEY", "OPENAI_BASE_URL")}
-    proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(args, env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
         if ledger.exists() and len(ok_calls(ledger)) >= 2:
@@ -74,7 +74,7 @@ def test_killed_run_resumes_and_decides_every_record_once(tmp_path: Path) -> Non
     assert 2 <= len(before) < 6, "the kill should land halfway"
     assert not out.exists(), "no decisions table is written before the run ends"
 
-    assert subprocess.run(args, env=env, capture_output=True).returncode == 0
+    assert subprocess.run(args, env=env, cwd=tmp_path, capture_output=True).returncode == 0
     after = ok_calls(ledger)
     assert [c["call_id"] for c in after[: len(before)]] == [c["call_id"] for c in before], "answers kept"
     assert len(after) == 6 and len({c["record_id"] for c in after}) == 6, "each record answered exactly once"

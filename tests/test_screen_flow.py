@@ -192,3 +192,18 @@ def test_ledger_refuses_second_successful_answer(tmp_path: Path) -> None:
                 " VALUES ('x','screen','0','h','t','t','m','{}',?,'[]',1,'now')",
                 (row["cache_key"],),
             )
+
+
+def test_strict_schema_drops_length_keywords_but_validator_keeps_them() -> None:
+    from screening.schema import AnswerValidator, answer_schema
+    from winnow.backends.openai_compat import strict_subset
+
+    schema = answer_schema(["I1"])
+    strict = strict_subset(schema)
+    assert "maxLength" not in json.dumps(strict)
+    assert strict["properties"]["criteria"]["required"] == ["I1"]
+    long_reason = json.dumps(
+        {"criteria": {"I1": {"verdict": "met", "reason": "x" * 5000}}, "rationale": "r", "decision": "include"}
+    )
+    with pytest.raises(ValueError, match="reason"):
+        AnswerValidator(["I1"])(long_reason)

@@ -186,7 +186,15 @@ def build_agreement(
     out["missing"] = {"not_in_gold": matched.not_in_gold, "not_in_decisions": matched.not_in_decisions}
     undecided = matched.frame.loc[np.isin(decisions, UNDECIDED), "record_id"].tolist()
     out["undecided_records"] = undecided
+    out["warnings"] = model_warnings(out["run"].get("model") or [])
     return out
+
+
+def model_warnings(models: Sequence[str]) -> list[str]:
+    """Said wherever figures from the embedded model are shown, so nobody cites them."""
+    from winnow.backends.local import EMBEDDED_WARNING
+
+    return [EMBEDDED_WARNING] if any(str(m).startswith("local") for m in models) else []
 
 
 def build_comparison(reports: Sequence[dict[str, Any]]) -> dict[str, Any]:
@@ -240,6 +248,8 @@ def _header(report: dict[str, Any]) -> Table:
         f"{report['n_uncertain']} uncertain and {report['n_error']} error decisions are counted as [bold]include[/]"
         " (a human reads them); the right-hand columns count them as exclude.",
     )
+    for warning in report.get("warnings", []):
+        grid.add_row(Text("Warning", style="bold yellow"), Text(warning, style="yellow"))
     return grid
 
 

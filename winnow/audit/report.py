@@ -12,6 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from winnow.agreement.compare import Matched
+from winnow.agreement.report import model_warnings
 from winnow.audit.items import KIND_TITLES, KINDS, AuditItem
 
 __all__ = ["SCHEMA", "audit_json", "render_audit", "render_item"]
@@ -109,6 +110,8 @@ def _summary(matched: Matched, items: Sequence[AuditItem], only: str | None) -> 
             f"{len(matched.not_in_gold)} without gold label, {len(matched.not_in_decisions)} without decision",
         )
     grid.add_row("Order", "missed studies (FN) first, then uncertain, then FP; most confident first")
+    for warning in model_warnings(sorted({item.model for item in items if item.model})):
+        grid.add_row(Text("Warning", style="bold yellow"), Text(warning, style="yellow"))
     return grid
 
 
@@ -160,4 +163,5 @@ def audit_json(
         "not_in_gold": matched.not_in_gold,
         "not_in_decisions": matched.not_in_decisions,
         "records": records,
+        "warnings": model_warnings(sorted({item.model for item in items if item.model})),
     }

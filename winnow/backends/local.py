@@ -107,18 +107,25 @@ class LocalModel:
                     f"prompt has {n_prompt} tokens; with {request.max_tokens} for the answer it exceeds the "
                     f"{self.n_ctx}-token context of {self.path.name}"
                 )
+            from llama_cpp import LogitsProcessorList
+
+            watcher = _LabelWatcher(llama, request.label_field) if request.label_field and request.labels else None
             result: Any = llama.create_completion(
                 prompt,
                 grammar=_grammar(json.dumps(request.schema)),
                 max_tokens=request.max_tokens,
                 temperature=request.temperature,
                 seed=request.seed,
+                logits_processor=LogitsProcessorList([watcher]) if watcher else None,
             )
             text = result["choices"][0]["text"]
             usage = result.get("usage") or {}
             probs = None
-            if request.label_field and request.labels:
-                probs = self._label_probs(llama, prompt, text, request.label_field, request.labels)
+            if watcher is not None:
+                if watcher.logits is not None:
+                    probs = self._probs_from_logits(llama, watcher.logits, request.labels)
+                else:
+                    probs = self._label_probs(llama, prompt, text, request.label_field or "", request.labels)
         return ModelResponse(
             text=text,
             served_model=self.served_model,
@@ -131,7 +138,11 @@ class LocalModel:
     def _label_probs(
         self, llama: Llama, prompt: str, text: str, field_name: str, labels: tuple[str, ...]
     ) -> dict[str, float] | None:
-        """One forward pass over prompt + answer prefix, reading the next-token logits."""
+        """One extra forward pass over prompt + answer prefix, reading the next-token logits.
+
+        Needed only when the generated tokens did not stop exactly where the label value
+        begins (a token that spans the opening quote and the label's first letters).
+        """
         offset = label_value_offset(text, field_name)
         if offset is None:
             return None
@@ -149,9 +160,12 @@ class LocalModel:
         )
         if not captured:
             return None
+        return self._probs_from_logits(llama, captured[0], labels)
+
+    def _probs_from_logits(self, llama: Llama, raw: np.ndarray, labels: tuple[str, ...]) -> dict[str, float] | None:
         import numpy as np
 
-        logits = captured[0].astype("float64")
+        logits = raw.astype("float64")
         shifted = np.exp(logits - logits.max())
         mass = {label: float(shifted[ids].sum()) for label, ids in self._label_tokens(llama, labels).items()}
         total = sum(mass.values())
@@ -178,6 +192,38 @@ class LocalModel:
                         break
             self._label_token_cache[labels] = allowed
         return self._label_token_cache[labels]
+
+
+class _LabelWatcher:
+    """A logits processor that keeps the raw logits at the step where the label value starts.
+
+    It sees every generation step anyway, so reading P(label) here costs no extra pass.
+    """
+
+    def __init__(self, llama: Llama, field_name: str) -> None:
+        self._llama = llama
+        self._field = field_name
+        self._n_prompt: int | None = None
+        self._seen = 0
+        self._text = b""
+        self.logits: np.ndarray | None = None
+        self._done = False
+
+    def __call__(self, input_ids: np.ndarray, scores: np.ndarray) -> np.ndarray:
+        if self._done:
+            return scores
+        if self._n_prompt is None:
+            self._n_prompt = self._seen = len(input_ids)
+        if len(input_ids) > self._seen:
+            self._text += self._llama.detokenize(list(input_ids[self._seen :]))
+            self._seen = len(input_ids)
+        text = self._text.decode("utf-8", "ignore")
+        offset = label_value_offset(text, self._field)
+        if offset is not None:
+            self._done = True
+            if offset == len(text):
+                self.logits = scores.copy()
+        return scores
 
 
 @lru_cache(maxsize=8)
