@@ -17,6 +17,7 @@ import pandas as pd
 import pytest
 
 from screening.decisions import read_decisions
+
 from support import DENNSTAEDT, PROVENANCE, REPO, all_calls, ok_calls, run_cli
 
 pytestmark = pytest.mark.model

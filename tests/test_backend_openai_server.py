@@ -12,11 +12,12 @@ from pathlib import Path
 import pytest
 
 from screening.decisions import read_decisions
-from support import DENNSTAEDT, LlamaServer, all_calls, ok_calls, run_cli
 from winnow.backends.base import ModelRequest
 from winnow.backends.local import bundled_gguf
 from winnow.backends.openai_compat import OpenAICompatibleModel
 from winnow.errors import TransientBackendError
+
+from support import DENNSTAEDT, LlamaServer, all_calls, ok_calls, run_cli
 
 pytestmark = pytest.mark.model
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import re
 import tomllib
 
-from support import REPO
 from winnow.cli import cli
+
+from support import REPO
 
 
 def readme_commands() -> list[str]:

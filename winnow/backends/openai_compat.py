@@ -172,7 +172,9 @@ class OpenAICompatibleModel:
         )
 
 
-_UNSUPPORTED_IN_STRICT = frozenset({"maxLength", "minLength", "pattern", "format", "minimum", "maximum", "maxItems", "minItems"})
+_UNSUPPORTED_IN_STRICT = frozenset(
+    {"maxLength", "minLength", "pattern", "format", "minimum", "maximum", "maxItems", "minItems"}
+)
 
 
 def strict_subset(schema: Any) -> Any:
