@@ -6,6 +6,7 @@ name, so the fixed columns below only ever grow; none is renamed or removed.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 from collections.abc import Iterable, Sequence
@@ -48,13 +49,20 @@ FORMATS = {".csv": "csv", ".xlsx": "xlsx", ".jsonl": "jsonl"}
 _XLSX_CELL_LIMIT = 32_000
 
 
-def criterion_columns(criterion_ids: Sequence[str]) -> list[str]:
-    """``criterion:<id>`` then ``reason:<id>`` for each criterion, in protocol order."""
-    return [f"criterion:{cid}" for cid in criterion_ids] + [f"reason:{cid}" for cid in criterion_ids]
+def criterion_columns(criterion_ids: Sequence[str], *, with_quotes: bool = False) -> list[str]:
+    """``criterion:<id>`` then ``reason:<id>`` for each criterion, in protocol order.
+
+    Full-text screening adds ``quote:<id>``, ``page:<id>`` and ``evidence:<id>`` (the quote check).
+    """
+    columns = [f"criterion:{cid}" for cid in criterion_ids] + [f"reason:{cid}" for cid in criterion_ids]
+    if with_quotes:
+        for prefix in ("quote", "page", "evidence"):
+            columns += [f"{prefix}:{cid}" for cid in criterion_ids]
+    return columns
 
 
-def decision_columns(criterion_ids: Sequence[str]) -> list[str]:
-    return [*LEADING_COLUMNS, *criterion_columns(criterion_ids), *TRAILING_COLUMNS]
+def decision_columns(criterion_ids: Sequence[str], *, with_quotes: bool = False) -> list[str]:
+    return [*LEADING_COLUMNS, *criterion_columns(criterion_ids, with_quotes=with_quotes), *TRAILING_COLUMNS]
 
 
 def criterion_ids_of(columns: Iterable[str]) -> list[str]:
@@ -69,11 +77,20 @@ def output_format(path: Path) -> str:
         raise InputError(path, f"unknown decisions format {path.suffix or '(none)'!r}; use one of {known}") from None
 
 
-def write_decisions(path: str | Path, rows: Sequence[dict[str, Any]], criterion_ids: Sequence[str]) -> Path:
+def write_decisions(
+    path: str | Path, rows: Sequence[dict[str, Any]], criterion_ids: Sequence[str], *, with_quotes: bool = False
+) -> Path:
     """Write atomically (temp file then rename) so a crash never leaves half a table."""
+    return write_table(path, rows, decision_columns(criterion_ids, with_quotes=with_quotes))
+
+
+def write_table(
+    path: str | Path, rows: Sequence[dict[str, Any]], columns: Sequence[str], *, what: str = "decisions"
+) -> Path:
+    """Write any winnow result table (CSV, XLSX or JSONL by suffix) atomically, columns in order."""
     target = Path(path)
     fmt = output_format(target)
-    columns = decision_columns(criterion_ids)
+    columns = list(columns)
     tmp = target.with_name(f".{target.name}.tmp")
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -91,17 +108,33 @@ def write_decisions(path: str | Path, rows: Sequence[dict[str, Any]], criterion_
             frame.to_excel(tmp, index=False, engine="openpyxl")
         tmp.replace(target)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise InputError(target, f"cannot write decisions: {exc.strerror or exc}") from exc
+        with contextlib.suppress(OSError):  # the same broken location may refuse the clean-up too
+            tmp.unlink(missing_ok=True)
+        raise InputError(target, f"cannot write {what}: {exc.strerror or exc}") from exc
     return target
 
 
 def read_decisions(path: str | Path) -> pd.DataFrame:
     """Read a decisions table in any written format, every column as text ('' for empty)."""
     source = Path(path)
+    frame = read_table(source)
+    missing = [c for c in ("record_id", "decision") if c not in frame.columns]
+    if missing:
+        raise InputError(source, f"not a winnow decisions table: missing column(s) {', '.join(missing)}")
+    bad = sorted(set(frame["decision"]) - set(DECISIONS))
+    if bad:
+        raise InputError(
+            source, f"unknown decision value(s) {', '.join(map(repr, bad))}; expected {', '.join(DECISIONS)}"
+        )
+    return frame
+
+
+def read_table(path: str | Path, *, what: str = "decisions") -> pd.DataFrame:
+    """Read any winnow result table in any written format, every column as text ('' for empty)."""
+    source = Path(path)
     fmt = output_format(source)
     if not source.is_file():
-        raise InputError(source, "no such decisions file")
+        raise InputError(source, f"no such {what} file")
     try:
         if fmt == "csv":
             frame = pd.read_csv(source, dtype=str, keep_default_na=False)
@@ -111,15 +144,7 @@ def read_decisions(path: str | Path) -> pd.DataFrame:
         else:
             frame = pd.read_excel(source, dtype=str, engine="openpyxl").fillna("")
     except (ValueError, OSError) as exc:
-        raise InputError(source, f"cannot read decisions table: {exc}") from exc
-    missing = [c for c in ("record_id", "decision") if c not in frame.columns]
-    if missing:
-        raise InputError(source, f"not a winnow decisions table: missing column(s) {', '.join(missing)}")
-    bad = sorted(set(frame["decision"]) - set(DECISIONS))
-    if bad:
-        raise InputError(
-            source, f"unknown decision value(s) {', '.join(map(repr, bad))}; expected {', '.join(DECISIONS)}"
-        )
+        raise InputError(source, f"cannot read {what} table: {exc}") from exc
     return frame
 
 

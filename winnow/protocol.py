@@ -1,4 +1,4 @@
-"""The review protocol: question, eligibility criteria and (later) an extraction form.
+"""The review protocol: question, eligibility criteria and the extraction form.
 
 Validated with pydantic on load so that a typo in a criterion id or a missing
 field is caught before any model is paid for, with the field named.
@@ -14,6 +14,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from extraction.form import ExtractionForm
 from winnow.errors import ProtocolError
 
 CRITERION_ID = r"^[A-Za-z][A-Za-z0-9_.-]{0,31}$"
@@ -55,7 +56,7 @@ class Protocol(BaseModel):
     question: str = Field(min_length=3)
     reference_standard: Literal["title_abstract", "full_text", "unknown"] = "unknown"
     criteria: Criteria
-    extraction: dict[str, Any] | None = None
+    extraction: ExtractionForm | None = None
     notes: str = ""
 
     @field_validator("criteria")

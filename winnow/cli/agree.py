@@ -85,7 +85,8 @@ def _criterion_kinds(protocol_path: Path | None, gold_path: Path) -> dict[str, s
 
 _gold_option = click.option(
     "--gold", "-g", "gold_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
-    help="Gold labels (CSV/TSV/XLSX): record_id plus label_included (include/exclude, yes/no, 1/0).",
+    help="Gold labels (CSV/TSV/XLSX): record_id plus label_included (include/exclude, yes/no, 1/0); "
+    "or extraction gold (.jsonl, one PDF per line) for an extraction table.",
 )  # fmt: skip
 _missing_option = click.option(
     "--allow-missing", is_flag=True,
@@ -144,6 +145,9 @@ def agree(
     Give two or more decisions files to compare models or prompts side by side.
     Every proportion and coefficient has a 95% CI.
     """
+    if _is_extraction_gold(gold_path):
+        _agree_extraction(decisions, gold_path, protocol_path, as_json=as_json, no_pager=no_pager)
+        return
     from winnow.agreement.report import (
         build_agreement,
         build_comparison,
@@ -237,6 +241,14 @@ def audit(
     )
     from winnow.ledger import Ledger
 
+    if _is_extraction_gold(gold_path):
+        screening_only = {"--adjudicate": adjudicate, "--import-verdicts": verdicts_path, "--export": export_path,
+                          "--only": only}  # fmt: skip
+        given = [name for name, value in screening_only.items() if value]
+        if given:
+            raise click.UsageError(f"{', '.join(given)} apply to screening gold, not to an extraction gold (.jsonl)")
+        _audit_extraction(decisions, gold_path, as_json=as_json, no_pager=no_pager)
+        return
     if adjudicate and as_json:
         raise click.UsageError("--adjudicate and --json cannot be used together")
     if adjudicate and verdicts_path is not None:
@@ -296,6 +308,50 @@ def _adjudicate(items: list[Any], ledger: Any, key: str, who: str) -> None:
     click.echo(
         f"{tally['settled']} settled now, {tally['already']} before, {remaining} still open. Ledger: {ledger.path}"
     )
+
+
+def _is_extraction_gold(gold_path: Path) -> bool:
+    """A .jsonl gold file holds extracted fields per PDF; screening gold is a table."""
+    return gold_path.suffix.lower() == ".jsonl"
+
+
+def _match_extraction(table_path: Path, gold_path: Path, protocol_path: Path | None) -> Any:
+    from screening.decisions import read_table
+    from winnow.agreement.extraction import load_extraction_gold, match_extraction
+
+    table = read_table(table_path, what="extraction")
+    return match_extraction(table, table_path, load_extraction_gold(gold_path), protocol_path=protocol_path)
+
+
+def _agree_extraction(
+    tables: tuple[Path, ...], gold_path: Path, protocol_path: Path | None, *, as_json: bool, no_pager: bool
+) -> None:
+    from winnow.agreement.extraction import build_extraction_agreement
+    from winnow.agreement.extraction_report import render_extraction_agreement
+
+    if len(tables) > 1:
+        raise click.UsageError("extraction agreement compares one extraction table at a time")
+    matched = _match_extraction(tables[0], gold_path, protocol_path)
+    report = build_extraction_agreement(matched, tolerance=0.05, threshold=0.85)
+    if as_json:
+        _json(report)
+    else:
+        _emit(render_extraction_agreement(report), pager=not no_pager)
+
+
+def _audit_extraction(table_path: Path, gold_path: Path, *, as_json: bool, no_pager: bool) -> None:
+    from winnow.audit.extraction import (
+        collect_field_disagreements,
+        extraction_audit_json,
+        render_extraction_audit,
+    )
+
+    matched = _match_extraction(table_path, gold_path, None)
+    items = collect_field_disagreements(matched)
+    if as_json:
+        _json(extraction_audit_json(matched, items))
+    else:
+        _emit(list(render_extraction_audit(matched, items).renderables), pager=not no_pager)
 
 
 @click.group("gold")

@@ -1,0 +1,301 @@
+"""The extraction form: typed fields in the protocol YAML, turned into a JSON schema and a validator.
+
+One form yields both the schema sent to the model and the check applied to its
+answer, so they cannot drift apart. Every field's answer has the same shape,
+``{"value", "not_reported", "quote", "page"}``: a value is only worth keeping
+with a verbatim quote and the page it came from, and "not reported" is always
+a valid answer. Strings are bounded because a small model under a grammar can
+otherwise loop until ``max_tokens``.
+
+The hand-labelled PDF gold forms (``form:`` + ``fields:`` with ``categorical``,
+``list_of_strings`` and ``allowed_values``) load into the same model, so one
+form type serves both extraction and its agreement report.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
+
+from winnow.errors import ProtocolError
+
+__all__ = [
+    "FIELD_TYPES",
+    "LIST_ITEM_MAX",
+    "LIST_TYPES",
+    "QUOTE_MAX",
+    "STRING_MAX",
+    "ExtractionField",
+    "ExtractionForm",
+    "FieldAnswerValidator",
+    "LoadedForm",
+    "load_form",
+]
+
+FieldType = Literal["string", "integer", "number", "boolean", "one_of", "many_of", "list"]
+FIELD_TYPES: tuple[str, ...] = ("string", "integer", "number", "boolean", "one_of", "many_of", "list")
+LIST_TYPES = frozenset({"many_of", "list"})
+CATEGORICAL_TYPES = frozenset({"one_of", "boolean"})
+NUMERIC_TYPES = frozenset({"integer", "number"})
+
+STRING_MAX = 160
+QUOTE_MAX = 300
+LIST_ITEM_MAX = 80
+LIST_MAX_ITEMS = 8
+FIELD_NAME = r"^[A-Za-z][A-Za-z0-9_]{0,47}$"
+
+# Spellings used by the hand-labelled gold forms, mapped to ours.
+_TYPE_ALIASES = {
+    "categorical": "one_of",
+    "category": "one_of",
+    "list_of_strings": "list",
+    "multi": "many_of",
+    "float": "number",
+    "int": "integer",
+    "bool": "boolean",
+    "str": "string",
+    "text": "string",
+}
+
+
+class ExtractionField(BaseModel):
+    """One field of the form. ``required`` means the review needs it; "not reported" is still allowed."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=FIELD_NAME)
+    description: str = ""
+    type: FieldType = "string"
+    categories: list[str] = Field(default_factory=list)
+    unit: str | None = None
+    required: bool = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _accept_gold_spellings(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        if "allowed_values" in data and "categories" not in data:
+            data["categories"] = data.pop("allowed_values")
+        data.pop("nullable", None)  # every field may be "not reported"
+        kind = data.get("type", "string")
+        if isinstance(kind, list):
+            # e.g. [string, list_of_strings]: a list holds a single string as well.
+            names = [_TYPE_ALIASES.get(str(k), str(k)) for k in kind]
+            kind = "list" if "list" in names else names[0]
+        data["type"] = _TYPE_ALIASES.get(str(kind), kind)
+        return data
+
+    @model_validator(mode="after")
+    def _categories_match_type(self) -> ExtractionField:
+        if self.type in ("one_of", "many_of"):
+            if len(self.categories) < 2:
+                raise ValueError(f"field {self.name}: a {self.type} field needs at least two categories")
+            if len(set(self.categories)) != len(self.categories):
+                raise ValueError(f"field {self.name}: categories must be unique")
+        elif self.categories:
+            raise ValueError(f"field {self.name}: categories are only for one_of and many_of fields")
+        if self.unit and self.type != "number":
+            raise ValueError(f"field {self.name}: a unit is only for number fields")
+        return self
+
+    @property
+    def is_list(self) -> bool:
+        return self.type in LIST_TYPES
+
+    def value_schema(self) -> dict[str, Any]:
+        """JSON schema of the value alone (null is allowed, meaning not reported)."""
+        inner: dict[str, Any]
+        if self.type == "string":
+            inner = {"type": "string", "maxLength": STRING_MAX}
+        elif self.type in ("integer", "number", "boolean"):
+            inner = {"type": self.type}
+        elif self.type == "one_of":
+            inner = {"type": "string", "enum": list(self.categories)}
+        elif self.type == "many_of":
+            inner = {
+                "type": "array",
+                "items": {"type": "string", "enum": list(self.categories)},
+                "maxItems": len(self.categories),
+            }
+        else:
+            inner = {
+                "type": "array",
+                "items": {"type": "string", "maxLength": LIST_ITEM_MAX},
+                "maxItems": LIST_MAX_ITEMS,
+            }
+        return {"anyOf": [inner, {"type": "null"}]}
+
+    def answer_schema(self) -> dict[str, Any]:
+        """The per-field answer; key order is the order the model writes."""
+        return {
+            "type": "object",
+            "properties": {
+                "value": self.value_schema(),
+                "not_reported": {"type": "boolean"},
+                "quote": {"type": "string", "maxLength": QUOTE_MAX},
+                "page": {"type": "integer"},
+            },
+            "required": ["value", "not_reported", "quote", "page"],
+            "additionalProperties": False,
+        }
+
+    def describe(self) -> str:
+        """One line for the prompt: name, type, allowed values and what to extract."""
+        kind: str = self.type
+        if self.type in ("one_of", "many_of"):
+            kind = f"{self.type}: {', '.join(self.categories)}"
+        elif self.type == "number" and self.unit:
+            kind = f"number, in {self.unit}"
+        elif self.type == "list":
+            kind = "list of short strings"
+        required = ", required" if self.required else ""
+        text = " ".join(self.description.split())
+        return f"- {self.name} ({kind}{required}): {text}" if text else f"- {self.name} ({kind}{required})"
+
+
+class ExtractionForm(BaseModel):
+    """The fields every included study is read for."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = "extraction"
+    fields: list[ExtractionField] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> ExtractionForm:
+        seen: set[str] = set()
+        for field in self.fields:
+            if field.name in seen:
+                raise ValueError(f"field name {field.name!r} is used twice")
+            seen.add(field.name)
+        return self
+
+    @property
+    def names(self) -> list[str]:
+        return [f.name for f in self.fields]
+
+    def field(self, name: str) -> ExtractionField:
+        for candidate in self.fields:
+            if candidate.name == name:
+                return candidate
+        raise KeyError(name)
+
+    def answer_schema(self) -> dict[str, Any]:
+        """JSON schema for one answer: every field, in form order."""
+        return {
+            "type": "object",
+            "properties": {f.name: f.answer_schema() for f in self.fields},
+            "required": self.names,
+            "additionalProperties": False,
+        }
+
+    def describe(self) -> str:
+        return "\n".join(f.describe() for f in self.fields)
+
+
+class FieldAnswerValidator:
+    """Validates raw model text against a form's answer schema; ValueError names what is wrong."""
+
+    def __init__(self, form: ExtractionForm) -> None:
+        self.form = form
+        models: dict[str, Any] = {}
+        for i, spec in enumerate(form.fields):
+            answer = create_model(
+                f"Answer{i}",
+                __config__=ConfigDict(extra="forbid"),
+                value=(_python_type(spec), ...),
+                not_reported=(bool, ...),
+                quote=(str, Field(max_length=QUOTE_MAX)),
+                page=(int, ...),
+            )
+            models[f"f{i}"] = (answer, Field(alias=spec.name))
+        self.model = create_model("ExtractionAnswer", __config__=ConfigDict(extra="forbid"), **models)
+
+    def __call__(self, text: str) -> dict[str, Any]:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"not valid JSON ({exc.msg} at char {exc.pos})") from None
+        try:
+            answer = self.model.model_validate(data)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in err['loc']) or 'answer'}: {err['msg']}" for err in exc.errors()[:5]
+            )
+            raise ValueError(problems) from None
+        return dict(answer.model_dump(by_alias=True))
+
+
+def _python_type(spec: ExtractionField) -> Any:
+    if spec.type == "string":
+        return str | None
+    if spec.type == "integer":
+        return int | None
+    if spec.type == "number":
+        return float | None
+    if spec.type == "boolean":
+        return bool | None
+    if spec.type in ("one_of", "many_of"):
+        choices: Any = Literal.__getitem__(tuple(spec.categories))  # a Literal built from the form at run time
+        return choices | None if spec.type == "one_of" else list.__class_getitem__(choices) | None
+    return list[str] | None
+
+
+def form_from_data(data: Any, source: str | Path) -> ExtractionForm:
+    """A form from parsed YAML: a bare form, a gold form (``form:`` + ``fields:``) or a protocol's section."""
+    if not isinstance(data, dict):
+        raise ProtocolError(source, "an extraction form is a YAML mapping with a fields list")
+    if "criteria" in data or "extraction" in data:
+        data = data.get("extraction")
+        if not data:
+            raise ProtocolError(source, "the protocol has no extraction section (extraction: fields: [...])")
+    if not isinstance(data, dict):
+        raise ProtocolError(source, "field extraction: must be a mapping with a fields list")
+    name = data.get("name") or data.get("form") or Path(str(source)).stem
+    try:
+        return ExtractionForm.model_validate({"name": str(name), "fields": data.get("fields")})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        message = first["msg"].removeprefix("Value error, ")
+        raise ProtocolError(source, f"extraction form: {where}: {message}".replace(": : ", ": ")) from None
+
+
+@dataclass(frozen=True)
+class LoadedForm:
+    """A form plus where it came from, so a run can cite the exact file."""
+
+    form: ExtractionForm
+    title: str
+    path: str
+    sha256: str
+
+
+def load_form(path: str | Path) -> LoadedForm:
+    """Read the extraction form from a protocol YAML (or shipped protocol name) or a stand-alone form YAML."""
+    from winnow.protocol import load_protocol, resolve_protocol  # here: winnow.protocol imports this module
+
+    source = resolve_protocol(path)
+    try:
+        raw = source.read_bytes()
+        data = yaml.safe_load(raw.decode("utf-8-sig"))
+    except FileNotFoundError:
+        raise ProtocolError(source, "no such form or protocol file") from None
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise ProtocolError(source, f"cannot read form: {exc}") from None
+    digest = hashlib.sha256(raw).hexdigest()
+    if isinstance(data, dict) and "criteria" in data:
+        protocol = load_protocol(source).protocol
+        if protocol.extraction is None:
+            raise ProtocolError(source, "the protocol has no extraction section (extraction: fields: [...])")
+        return LoadedForm(protocol.extraction, protocol.title, str(source), digest)
+    form = form_from_data(data, source)
+    return LoadedForm(form, form.name.replace("_", " "), str(source), digest)
