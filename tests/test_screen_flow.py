@@ -11,7 +11,6 @@ import time
 from pathlib import Path
 
 import pytest
-from support import DENNSTAEDT, FakeModel, answer_for
 
 from screening.decisions import read_decisions, write_decisions
 from screening.screen import ScreeningOptions, final_decision, screen_records
@@ -23,6 +22,8 @@ from winnow.protocol import load_protocol
 from winnow.records.model import Record
 from winnow.retry import RetryPolicy
 from winnow.templates import load_template
+
+from support import DENNSTAEDT, FakeModel, answer_for
 
 PROTOCOL = load_protocol(DENNSTAEDT / "protocol.yaml").protocol
 TEMPLATE = load_template("screen_title_abstract")

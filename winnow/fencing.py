@@ -1,32 +1,43 @@
 """Untrusted text (titles, abstracts, PDF pages) goes into prompts as fenced data.
 
 The fence carries a tag derived from the text itself, so the text cannot know
-its own closing line in advance, and any fence-like run inside the text is
-defused anyway. Control characters and bidirectional overrides, which can hide
+its own closing line in advance, and any fence-like run or chat-template token
+inside the text is defused anyway. Control characters and bidirectional overrides, which can hide
 instructions from a human reader of the prompt, are made visible.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import unicodedata
 
-_FENCE_LIKE = re.compile(r"<{2,}|>{2,}")
+# Fence-like runs (<<, >>) and chat-template token edges (<|, |>): llama.cpp tokenises
+# the whole prompt with special tokens on, so "<|im_end|>" in an abstract would end the
+# user turn. A space goes between every such pair, which leaves no pair behind.
+_FENCE_LIKE = re.compile(r"(?<=<)(?=[<|])|(?<=[|>])(?=>)")
+_FENCE_PAIRS = ("<<", ">>", "<|", "|>")
 _BIDI = {"\u202a", "\u202b", "\u202c", "\u202d", "\u202e", "\u2066", "\u2067", "\u2068", "\u2069", "\u200e", "\u200f"}
 
 
 def clean_untrusted(text: str) -> str:
     """Defuse fence-like runs and make invisible control characters visible."""
-    out: list[str] = []
-    for char in text:
-        if char in "\n\t":
-            out.append(char)
-        elif char in _BIDI or (unicodedata.category(char) in ("Cc", "Cf") and char != "\u00ad"):
-            out.append(f"[U+{ord(char):04X}]")
-        else:
-            out.append(char)
-    return _FENCE_LIKE.sub(lambda m: " ".join(m.group(0)), "".join(out))
+    # Each distinct character is classified once (an abstract has ~100), then one
+    # str.translate: a per-character Python loop cost ~1 ms per abstract.
+    # Printable text (the usual abstract) has no control or format characters at all.
+    visible = {} if text.isprintable() else {ord(c): f"[U+{ord(c):04X}]" for c in set(text) if _invisible(c)}
+    cleaned = text.translate(visible) if visible else text
+    if not any(pair in cleaned for pair in _FENCE_PAIRS):
+        return cleaned
+    return _FENCE_LIKE.sub(" ", cleaned)
+
+
+@functools.lru_cache(maxsize=4096)
+def _invisible(char: str) -> bool:
+    if char in "\n\t":
+        return False
+    return char in _BIDI or (unicodedata.category(char) in ("Cc", "Cf") and char != "\u00ad")
 
 
 def fence_tag(text: str) -> str:

@@ -140,7 +140,11 @@ def _iter_table(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
     if suffix in (".xlsx", ".xls"):
         import pandas as pd
 
-        frame = pd.read_excel(path, dtype=str, engine="openpyxl").fillna("")
+        try:
+            frame = pd.read_excel(path, dtype=str, engine="openpyxl").fillna("")
+        # zipfile/openpyxl raise many unrelated types for a damaged or non-XLSX file.
+        except Exception as exc:
+            raise ValueError(f"not a readable XLSX workbook ({type(exc).__name__}: {exc})") from exc
         yield 1, {c: c for c in frame.columns}
         for offset, record in enumerate(frame.to_dict(orient="records")):
             yield offset + 2, {str(k): str(v) for k, v in record.items()}

@@ -19,6 +19,7 @@ _PATTERNS = re.compile(
             r"\bnew instructions?\b",
             r"\bsystem prompt\b",
             r"^\s*(system|assistant|user)\s*:",
+            r"\bassistant\s*:",  # a role turn inside an abstract whose line breaks were collapsed
             r"<<<|>>>|<\|im_(start|end)\|>|\[/?INST\]",
             r"\{\s*\"(decision|criteria|rationale)\"\s*:",
             r"[\u202a-\u202e\u2066-\u2069]",
@@ -28,5 +29,42 @@ _PATTERNS = re.compile(
 )
 
 
+# Every pattern above but the role line needs one of these words; checking for them
+# first is ~20x faster than the full search, which costs ~1 ms per abstract. Only
+# for ASCII text, where IGNORECASE is exactly str.lower().
+_KEYWORDS = (
+    "ignore",
+    "disregard",
+    "you are",
+    "act as",
+    "include this ",
+    "exclude this ",
+    "accept this ",
+    "reject this ",
+    "new instruction",
+    "system prompt",
+    "assistant",
+    "<<<",
+    ">>>",
+    "<|im_",
+    "[inst]",
+    "[/inst]",
+    '"decision"',
+    '"criteria"',
+    '"rationale"',
+)
+_ROLE_LINE = re.compile(r"^\s*(system|assistant|user)\s*:", re.IGNORECASE | re.MULTILINE)
+
+
+# Zero-width characters inside a word ("dis\u200bregard") would hide it from the patterns.
+_ZERO_WIDTH = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"))
+
+
 def looks_like_instructions(text: str) -> bool:
+    if not text.isascii():
+        text = text.translate(_ZERO_WIDTH)
+    if text.isascii():
+        lowered = text.lower()
+        if not any(word in lowered for word in _KEYWORDS) and _ROLE_LINE.search(text) is None:
+            return False
     return _PATTERNS.search(text) is not None

@@ -39,8 +39,10 @@ def print_summary(console: Console, summary: RunSummary, *, retry_command: str) 
     if summary.undecided:
         console.print(
             f"[red]{len(summary.undecided)} record(s) left undecided[/] (decision=error in the table). "
-            f"Retry only those with the same command: {retry_command}"
+            "Retry only those with the same command:"
         )
+        # One unwrapped line without markup, so it can be copied and paths with [brackets] survive.
+        console.print(f"  {retry_command}", markup=False, highlight=False, soft_wrap=True)
     if summary.interrupted:
         console.print("[yellow]interrupted[/]: answered calls are in the ledger; re-run the same command to resume")
     console.print(f"[bold]decisions[/] {summary.outputs['decisions']}")

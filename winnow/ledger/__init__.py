@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -78,13 +79,29 @@ class Ledger:
             )
             self._conn.row_factory = sqlite3.Row
             self._conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
-            self._conn.execute("PRAGMA journal_mode = WAL")
+            self._enable_wal(busy_timeout_s)
             self._conn.execute("PRAGMA synchronous = NORMAL")
             self._migrate()
         except sqlite3.Error as exc:
             raise LedgerError(f"{self.path}: cannot open ledger: {exc}") from exc
         except OSError as exc:
             raise LedgerError(f"{self.path}: cannot create ledger: {exc.strerror or exc}") from exc
+
+    def _enable_wal(self, timeout_s: float) -> None:
+        """Switch to WAL, retrying while another process creates or switches the same file.
+
+        SQLite answers "database is locked" at once here, without calling the busy
+        handler, so two runs started together on a new ledger would otherwise fail.
+        """
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                self._conn.execute("PRAGMA journal_mode = WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
 
     # -- schema ---------------------------------------------------------------
     def _migrate(self) -> None:
