@@ -1,10 +1,11 @@
 from pathlib import Path
 
 import pytest
-from support import DENNSTAEDT
 
 from winnow.errors import ProtocolError
 from winnow.protocol import load_protocol, shipped_protocols
+
+from support import DENNSTAEDT
 
 
 def test_gold_protocol_loads() -> None:
