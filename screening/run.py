@@ -19,6 +19,7 @@ from winnow.ledger import Ledger, default_ledger_path
 from winnow.prices import PriceTable
 from winnow.protocol import load_protocol
 from winnow.records import read_records
+from winnow.records.model import ReadResult, Record
 from winnow.runs import RunSummary, new_run_id
 from winnow.templates import load_template
 
@@ -56,6 +57,18 @@ class ScreeningRun:
         return self.db or default_ledger_path(self.output_path())
 
 
+def select_records(job: ScreeningRun) -> tuple[ReadResult, list[Record]]:
+    """The records a run screens: read and de-duplicated, then --sample, then --limit."""
+    read = read_records(job.input_path)
+    records = read.records
+    if job.sample is not None and job.sample < len(records):
+        chosen = sorted(random.Random(job.sample_seed).sample(range(len(records)), job.sample))
+        records = [records[i] for i in chosen]
+    if job.limit is not None:
+        records = records[: job.limit]
+    return read, records
+
+
 def run_screening(
     job: ScreeningRun,
     *,
@@ -65,13 +78,7 @@ def run_screening(
     output_format(job.output_path())  # a wrong --out suffix fails before any model is paid for
     loaded = load_protocol(job.protocol_path)
     template = load_template(job.template)
-    read = read_records(job.input_path)
-    records = read.records
-    if job.sample is not None and job.sample < len(records):
-        chosen = sorted(random.Random(job.sample_seed).sample(range(len(records)), job.sample))
-        records = [records[i] for i in chosen]
-    if job.limit is not None:
-        records = records[: job.limit]
+    read, records = select_records(job)
     model = build_model(
         job.model_id, base_url=job.base_url, api_key=job.api_key, timeout_s=job.timeout_s, structured=job.structured
     )

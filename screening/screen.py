@@ -75,13 +75,12 @@ def build_tasks(
             label_field="decision",
             labels=MODEL_DECISIONS,
         )
-        key = cache_key(
-            record_sha256=record.content_sha256, template_sha256=template.sha256, model=model, request=request
-        )
+        sha256 = record.content_sha256  # a property that hashes on every access
+        key = cache_key(record_sha256=sha256, template_sha256=template.sha256, model=model, request=request)
         tasks.append(
             CallTask(
                 record_id=record.record_id,
-                record_sha256=record.content_sha256,
+                record_sha256=sha256,
                 request=request,
                 validate=validator,
                 cache_key=key,

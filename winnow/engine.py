@@ -147,14 +147,18 @@ class CallEngine:
         queue: Iterator[CallTask] = iter(tasks)
         in_flight: set[Future[CallResult]] = set()
         executor = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="winnow-call")
+        queued = self.workers * 2
         try:
-            for task in _take(queue, self.workers * 2):
+            # The first call goes alone. A backend settles per-endpoint choices on it (client,
+            # imports, structured-output method) under a lock, and calls that had already
+            # taken their rate-limit slots would all leave together when it opens: a 429 burst.
+            for task in _take(queue, 1):
                 in_flight.add(executor.submit(self._execute, task))
             while in_flight:
                 done, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
                 for future in done:
                     on_result(future.result())
-                for task in _take(queue, len(done)):
+                for task in _take(queue, queued - len(in_flight)):
                     in_flight.add(executor.submit(self._execute, task))
         except KeyboardInterrupt:
             for future in in_flight:

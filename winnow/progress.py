@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from types import TracebackType
 
 from rich.console import Console
@@ -14,6 +15,8 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+
+_TEXT_EVERY_S = 0.2
 
 
 class RunProgress:
@@ -39,6 +42,9 @@ class RunProgress:
             refresh_per_second=4,
         )
         self._task: TaskID = self._progress.add_task(description, total=total, rate="", counts="", usage="")
+        self._total = total
+        self._done = 0
+        self._texts_at = float("-inf")
 
     def __enter__(self) -> RunProgress:
         self._progress.__enter__()
@@ -53,6 +59,14 @@ class RunProgress:
         self.counts[outcome] = self.counts.get(outcome, 0) + 1
         self.tokens += tokens
         self.cost = None if cost is None or self.cost is None else self.cost + cost
+        self._done += 1
+        now = time.monotonic()
+        # The columns are redrawn 4 times a second; rebuilding their text on every record
+        # (rich's speed walks its whole sample window) cost ~0.3 ms per record.
+        if not self.enabled or (now - self._texts_at < _TEXT_EVERY_S and self._done < self._total):
+            self._progress.advance(self._task)
+            return
+        self._texts_at = now
         task = self._progress.tasks[0]
         speed = task.finished_speed or task.speed
         rate = f"{speed * 60:,.1f}/min" if speed else ""

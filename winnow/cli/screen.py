@@ -10,10 +10,12 @@ from typing import Any
 import click
 from rich.console import Console
 
+from winnow.cli.extract import full_text_options
 from winnow.cli.options import model_options
 from winnow.runs import redact_argv
 
 DEFAULT_TEMPLATE = "screen_title_abstract"
+FULL_TEXT_REPLY_TOKENS = 1024
 
 
 @click.command("screen")
@@ -49,13 +51,32 @@ DEFAULT_TEMPLATE = "screen_title_abstract"
 @click.option("--limit", type=click.IntRange(1), default=None, help="Screen only the first N records.")
 @click.option("--sample", type=click.IntRange(1), default=None, help="Screen a random sample of N records.")
 @click.option("--sample-seed", type=int, default=0, show_default=True)
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Print the record count, estimated tokens, cost and time at the given limits; call no model.",
+)
+@click.option(
+    "--full-text",
+    is_flag=True,
+    help="RECORDS is a folder of PDFs (or one PDF): screen the full text, with a checked quote per verdict.",
+)
+@full_text_options
 @model_options
 def screen(**kw: Any) -> int:
     """Screen search results (RIS, MEDLINE/.nbib, BibTeX, CSV/TSV, XLSX) against a protocol.
 
+    With --full-text, screen PDFs against the same criteria: one row per PDF with a
+    verdict, reason, quote, page and evidence status per criterion.
+
     Re-running the same command makes no new model calls for records already
     answered; an interrupted run resumes where it stopped.
     """
+    if kw["full_text"]:
+        return _screen_full_text(kw)
+    given = [f"--{name.replace('_', '-')}" for name in ("max_chunks", "chunk_tokens") if kw[name] is not None]
+    if given:
+        raise click.UsageError(f"{', '.join(given)} only apply with --full-text")
     # Imported here so that other commands do not pay for langchain and openai at start-up.
     from screening.run import ScreeningRun, run_screening
     from screening.screen import ScreeningOptions
@@ -92,6 +113,12 @@ def screen(**kw: Any) -> int:
         argv=redact_argv(["winnow", *sys.argv[1:]]),
     )
 
+    if kw["dry_run"]:
+        from screening.estimate import estimate_screening
+
+        print_estimate(Console(), estimate_screening(job))
+        return 0
+
     def progress(total: int, description: str) -> RunProgress:
         return RunProgress(total, description=description, console=console, enabled=not kw["no_progress"])
 
@@ -103,6 +130,49 @@ def screen(**kw: Any) -> int:
     if summary.interrupted:
         return 130
     return 0
+
+
+def print_estimate(console: Console, estimate: Any) -> None:
+    """The --dry-run answer: what would be called, for how many tokens, at what cost and time."""
+    from datetime import timedelta
+
+    def usd(value: float | None) -> str:
+        return "unknown (model not in the price table)" if value is None else f"${value:,.4f}"
+
+    e = estimate
+    lines = [
+        ("model", e.model),
+        ("records", f"{e.records:,} ({e.already_answered:,} already answered in the ledger, {e.to_call:,} to call)"),
+        (
+            "prompt tokens",
+            f"~{e.prompt_tokens:,} (~{e.prompt_tokens_per_call:,.0f} per call, "
+            f"~{e.shared_prefix_tokens:,} shared prefix)",
+        ),
+        ("completion tokens", f"~{e.completion_tokens:,} (~{e.completion_tokens_per_call:,.0f} per call)"),
+        ("cost", usd(e.cost_usd)),
+    ]
+    if e.cost_usd_with_prompt_cache is not None:
+        lines.append(("cost, prefix cached", usd(e.cost_usd_with_prompt_cache)))
+    lines.append(("time", f"~{timedelta(seconds=round(e.seconds))} (limited by {e.limited_by})"))
+    for key, value in lines:
+        console.print(f"[bold]{key:<20}[/bold]{value}", highlight=False)
+    for assumption in e.assumptions:
+        console.print(f"[dim]assumed: {assumption}[/dim]", highlight=False)
+    console.print("dry run: no model was called and nothing was written", highlight=False)
+
+
+def _screen_full_text(kw: dict[str, Any]) -> int:
+    from extraction.fulltext import DEFAULT_FULL_TEXT_TEMPLATE
+    from extraction.run import run_full_text_screening
+    from winnow.cli.extract import build_full_text_job, reply_tokens, run_full_text_command
+
+    for name in ("limit", "sample", "dry_run"):
+        if kw.get(name):
+            raise click.UsageError(f"--{name.replace('_', '-')} does not apply with --full-text")
+    template = DEFAULT_FULL_TEXT_TEMPLATE if kw["template"] == DEFAULT_TEMPLATE else kw["template"]
+    max_tokens = reply_tokens(click.get_current_context(), kw["max_tokens"], FULL_TEXT_REPLY_TOKENS)
+    job = build_full_text_job(kw, template=template, max_tokens=max_tokens)
+    return run_full_text_command(kw, job, run_full_text_screening)
 
 
 COMMANDS = [screen]

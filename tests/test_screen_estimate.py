@@ -1,0 +1,103 @@
+"""``winnow screen --dry-run``: counts, tokens, cost and time without a model call or a write."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from instant_server import InstantServer
+
+from screening.estimate import Estimate, estimate_screening
+from screening.run import ScreeningRun
+from screening.screen import ScreeningOptions
+from winnow.engine import EngineConfig
+
+from support import DENNSTAEDT, run_cli
+
+PROTOCOL = DENNSTAEDT / "protocol.yaml"
+
+
+def write_records(path: Path, n: int) -> Path:
+    lines = ["record_id,title,abstract"]
+    lines += [
+        f'r{i},"Decision support for radiotherapy planning {i}","A software tool evaluated in {i} patients."'
+        for i in range(n)
+    ]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def job(tmp_path: Path, records: Path, **kw: object) -> ScreeningRun:
+    return ScreeningRun(
+        input_path=records,
+        protocol_path=PROTOCOL,
+        model_id=str(kw.pop("model_id", "openai:gpt-4o-mini")),
+        base_url="http://127.0.0.1:9/v1",  # nothing listens: a call would fail the test
+        out=tmp_path / "out.csv",
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+def test_dry_run_calls_nothing_and_writes_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    records = write_records(tmp_path / "r.csv", 12)
+    code = run_cli(
+        "screen",
+        records,
+        "-p",
+        PROTOCOL,
+        "-m",
+        "openai:gpt-4o-mini",
+        "--base-url",
+        "http://127.0.0.1:9/v1",
+        "-o",
+        tmp_path / "out.csv",
+        "--dry-run",
+        "--rpm",
+        "6",
+    )
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "12 (0 already answered in the ledger, 12 to call)" in out
+    assert "limited by --rpm 6" in out and "~0:02:00" in out
+    assert "answer length: half of --max-tokens (768)" in out
+    assert "$" in out and "no model was called" in out
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.csv"]
+
+
+def test_estimate_counts_tokens_and_prices_them(tmp_path: Path) -> None:
+    records = write_records(tmp_path / "r.csv", 10)
+    est = estimate_screening(job(tmp_path, records, options=ScreeningOptions(max_tokens=200)))
+    assert isinstance(est, Estimate)
+    assert est.to_call == 10 and est.completion_tokens == 1000
+    assert est.shared_prefix_tokens > 300, "the criteria must sit in a prefix shared by every prompt"
+    assert est.prompt_tokens_per_call > est.shared_prefix_tokens
+    # gpt-4o-mini: $0.15 per million prompt tokens, $0.60 per million completion tokens.
+    assert est.cost_usd == pytest.approx((est.prompt_tokens * 0.15 + 1000 * 0.60) / 1e6)
+
+
+def test_unpriced_model_has_no_cost_and_time_follows_concurrency(tmp_path: Path) -> None:
+    records = write_records(tmp_path / "r.csv", 9)
+    est = estimate_screening(
+        job(tmp_path, records, model_id="openai:no-such-model", engine=EngineConfig(concurrency=4))
+    )
+    assert est.cost_usd is None
+    assert any("not in the price table" in a for a in est.assumptions)
+    assert est.seconds == pytest.approx(3 * 2.0) and est.limited_by.startswith("concurrency 4")
+
+
+def test_rerun_estimate_counts_answered_records_and_past_answers(tmp_path: Path) -> None:
+    records = write_records(tmp_path / "r.csv", 6)
+    out = tmp_path / "out.csv"
+    with InstantServer() as server:
+        args = ["screen", records, "-p", PROTOCOL, "-m", "openai:instant", "--base-url", server.base_url, "-o", out]
+        assert run_cli(*args, "--limit", "4", "--no-progress") == 0
+        calls = server.requests
+        est = estimate_screening(
+            ScreeningRun(
+                input_path=records, protocol_path=PROTOCOL, model_id="openai:instant", base_url=server.base_url, out=out
+            )
+        )
+        assert server.requests == calls, "a dry run must not call the model"
+    assert (est.records, est.already_answered, est.to_call) == (6, 4, 2)
+    assert est.completion_tokens_per_call == 20  # what the server reported for the 4 answered calls
+    assert any("past calls" in a for a in est.assumptions)
