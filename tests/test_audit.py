@@ -91,7 +91,7 @@ def test_rendering_fits_80_columns_and_keeps_order() -> None:
 def test_json_twin() -> None:
     matched = matched_for()
     data = audit_json(matched, collect_disagreements(matched))
-    assert data["counts"] == {"fn": 2, "uncertain": 2, "fp": 2}
+    assert data["counts"] == {"fn": 2, "uncertain": 2, "fp": 2, "flagged": 0}
     assert [r["record_id"] for r in data["records"]] == RISK_ORDER
     first = data["records"][0]
     assert first["gold_label"] == "include" and first["model_decision"] == "exclude"

@@ -128,6 +128,8 @@ def test_instruction_like_records_are_flagged_in_table_and_audit(tmp_path: Path)
     )
     assert audit.returncode == 0, audit.stderr
     listed = {item["record_id"]: item["flags"] for item in json.loads(audit.stdout)["records"]}
-    assert set(listed) & flagged, "the corpus should put flagged records among the disagreements"
+    assert flagged <= set(listed), "every flagged record reaches a human, agreeing with gold or not"
+    kinds = {item["record_id"]: item["kind"] for item in json.loads(audit.stdout)["records"]}
+    assert {rid for rid, kind in kinds.items() if kind == "flagged"} <= flagged
     for rid, flags in listed.items():
         assert ("instruction_like_text" in flags) == (rid in flagged)

@@ -10,12 +10,14 @@ from winnow.agreement.compare import UNDECIDED, Matched
 
 __all__ = ["KINDS", "KIND_TITLES", "AuditItem", "collect_disagreements"]
 
-KINDS = ("fn", "uncertain", "fp")
+KINDS = ("fn", "uncertain", "fp", "flagged")
 KIND_TITLES = {
     "fn": "gold include, model exclude (missed study)",
     "uncertain": "model uncertain or failed",
     "fp": "gold exclude, model include",
+    "flagged": "agrees with gold, but the record contains instruction-like text",
 }
+FLAG_FOR_HUMAN = "instruction_like_text"
 
 
 @dataclass(frozen=True)
@@ -64,13 +66,16 @@ class AuditItem:
         }
 
 
-def _kind(decision: str, included: bool) -> str | None:
+def _kind(decision: str, included: bool, flags: str) -> str | None:
+    """A record goes to a human when it disagrees, or when its text tried to steer the model."""
     if decision in UNDECIDED:
         return "uncertain"
     if included and decision == "exclude":
         return "fn"
     if not included and decision == "include":
         return "fp"
+    if FLAG_FOR_HUMAN in flags:
+        return "flagged"
     return None
 
 
@@ -92,7 +97,7 @@ def _risk(item: AuditItem, position: int) -> tuple[Any, ...]:
 
 
 def collect_disagreements(matched: Matched, *, only: str | None = None) -> list[AuditItem]:
-    """Every disagreement in risk order; ``only`` keeps one kind (fn, uncertain or fp)."""
+    """Every disagreement in risk order, then flagged agreements; ``only`` keeps one kind."""
     frame = matched.frame
     columns = list(frame.columns)
     criterion_ids = [c.split(":", 1)[1] for c in columns if c.startswith("criterion:")]
@@ -101,7 +106,11 @@ def collect_disagreements(matched: Matched, *, only: str | None = None) -> list[
         return str(row.get(name, "") or "").strip()
 
     decisions = frame["decision"].astype(str).str.strip().to_numpy()
-    kinds = [_kind(decision, bool(included)) for decision, included in zip(decisions, matched.included, strict=True)]
+    flags = frame["flags"].astype(str).to_numpy() if "flags" in frame.columns else [""] * len(frame)
+    kinds = [
+        _kind(decision, bool(included), str(flag))
+        for decision, included, flag in zip(decisions, matched.included, flags, strict=True)
+    ]
     keep = [i for i, kind in enumerate(kinds) if kind is not None and (only is None or kind == only)]
     subset = frame.iloc[keep].astype(object).to_numpy()
     items: list[tuple[AuditItem, int]] = []

@@ -18,7 +18,7 @@ from winnow.audit.items import KIND_TITLES, KINDS, AuditItem
 __all__ = ["SCHEMA", "audit_json", "render_audit", "render_item"]
 
 SCHEMA = "winnow.audit/1"
-_KIND_STYLE = {"fn": "bold red", "uncertain": "bold yellow", "fp": "bold blue"}
+_KIND_STYLE = {"fn": "bold red", "uncertain": "bold yellow", "fp": "bold blue", "flagged": "bold magenta"}
 _VERDICT_STYLE = {"met": "green", "not_met": "red", "unclear": "yellow"}
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-_ONLY = click.Choice(["fn", "fp", "uncertain"])
+_ONLY = click.Choice(["fn", "fp", "uncertain", "flagged"])
 _STANDARDS = click.Choice(["title_abstract", "full_text", "unknown"])
 
 
@@ -182,7 +182,7 @@ def agree(
 @click.command("audit")
 @click.argument("decisions", type=click.Path(dir_okay=False, path_type=Path))
 @_gold_option
-@click.option("--only", type=_ONLY, default=None, help="Show one kind: fn (missed studies), fp or uncertain.")
+@click.option("--only", type=_ONLY, default=None, help="Show one kind: fn (missed studies), fp, uncertain, or flagged (instruction-like text).")
 @click.option("--json", "as_json", is_flag=True, help="Print the disagreements as JSON.")
 @click.option("--adjudicate", is_flag=True, help="Settle the disagreements one by one; each answer is saved at once.")
 @click.option(
