@@ -182,7 +182,7 @@ def agree(
 @click.command("audit")
 @click.argument("decisions", type=click.Path(dir_okay=False, path_type=Path))
 @_gold_option
-@click.option("--only", type=_ONLY, default=None, help="Show one kind: fn (missed studies), fp, uncertain, or flagged (instruction-like text).")
+@click.option("--only", type=_ONLY, default=None, help="Show one kind: fn (missed), fp, uncertain, or flagged.")
 @click.option("--json", "as_json", is_flag=True, help="Print the disagreements as JSON.")
 @click.option("--adjudicate", is_flag=True, help="Settle the disagreements one by one; each answer is saved at once.")
 @click.option(
