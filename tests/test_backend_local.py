@@ -61,26 +61,26 @@ def test_killed_run_resumes_and_decides_every_record_once(tmp_path: Path) -> Non
     out = tmp_path / "d.csv"
     ledger = tmp_path / "d.ledger.sqlite"
     args = [sys.executable, "-m", "winnow", "screen", str(RECORDS), "--protocol", str(PROTOCOL),
-            "--limit", "6", "--out", str(out), "--no-progress"]
+            "--limit", "4", "--out", str(out), "--no-progress"]
     env = {k: v for k, v in os.environ.items() if k not in ("OPENAI_API_KEY", "OPENAI_BASE_URL")}
     proc = subprocess.Popen(args, env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 300
+    deadline = time.monotonic() + 1200
     while time.monotonic() < deadline:
-        if ledger.exists() and len(ok_calls(ledger)) >= 2:
+        if ledger.exists() and len(ok_calls(ledger)) >= 1:
             break
-        time.sleep(0.2)
+        time.sleep(0.1)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     before = ok_calls(ledger)
-    assert 2 <= len(before) < 6, "the kill should land halfway"
+    assert 1 <= len(before) < 4, "the kill should land after some answers and before the end"
     assert not out.exists(), "no decisions table is written before the run ends"
 
     assert subprocess.run(args, env=env, cwd=tmp_path, capture_output=True).returncode == 0
     after = ok_calls(ledger)
     assert [c["call_id"] for c in after[: len(before)]] == [c["call_id"] for c in before], "answers kept"
-    assert len(after) == 6 and len({c["record_id"] for c in after}) == 6, "each record answered exactly once"
+    assert len(after) == 4 and len({c["record_id"] for c in after}) == 4, "each record answered exactly once"
     table = read_decisions(out)
-    assert list(table["record_id"]) == [str(i) for i in range(1, 7)]
+    assert list(table["record_id"]) == [str(i) for i in range(1, 5)]
     assert "error" not in set(table["decision"])
 
 
