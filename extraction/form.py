@@ -15,7 +15,6 @@ form type serves both extraction and its agreement report.
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -23,6 +22,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
 
+from screening.schema import load_json_answer
 from winnow.errors import ProtocolError
 
 __all__ = [
@@ -220,10 +220,7 @@ class FieldAnswerValidator:
         self.model = create_model("ExtractionAnswer", __config__=ConfigDict(extra="forbid"), **models)
 
     def __call__(self, text: str) -> dict[str, Any]:
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"not valid JSON ({exc.msg} at char {exc.pos})") from None
+        data = load_json_answer(text)
         try:
             answer = self.model.model_validate(data)
         except ValidationError as exc:

@@ -21,6 +21,18 @@ REASON_MAX = 120
 RATIONALE_MAX = 240
 
 
+def load_json_answer(text: str) -> Any:
+    """JSON from a model, allowing raw control characters inside strings.
+
+    llama.cpp's JSON grammar lets a literal tab or newline into a string value; the
+    structure is still exactly the schema's, so refusing it would only waste a repair.
+    """
+    try:
+        return json.loads(text, strict=False)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"not valid JSON ({exc.msg} at char {exc.pos})") from None
+
+
 class CriterionVerdict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -89,10 +101,7 @@ class AnswerValidator:
 
     def __call__(self, text: str) -> dict[str, Any]:
         """Parsed answer with only schema fields; ValueError names what is wrong."""
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"not valid JSON ({exc.msg} at char {exc.pos})") from None
+        data = load_json_answer(text)
         try:
             answer = self.model.model_validate(data)
         except ValidationError as exc:

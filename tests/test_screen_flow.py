@@ -208,3 +208,10 @@ def test_strict_schema_drops_length_keywords_but_validator_keeps_them() -> None:
     )
     with pytest.raises(ValueError, match="reason"):
         AnswerValidator(["I1"])(long_reason)
+
+
+def test_raw_control_characters_inside_strings_are_accepted() -> None:
+    from screening.schema import AnswerValidator
+
+    text = '{"criteria": {"I1": {"verdict": "met", "reason": "a\tb"}}, "rationale": "x\ny", "decision": "include"}'
+    assert AnswerValidator(["I1"])(text)["rationale"] == "x\ny"
