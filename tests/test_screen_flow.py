@@ -215,3 +215,14 @@ def test_raw_control_characters_inside_strings_are_accepted() -> None:
 
     text = '{"criteria": {"I1": {"verdict": "met", "reason": "a\tb"}}, "rationale": "x\ny", "decision": "include"}'
     assert AnswerValidator(["I1"])(text)["rationale"] == "x\ny"
+
+
+def test_reworded_criterion_rescreens(tmp_path: Path) -> None:
+    model = FakeModel()
+    reworded = PROTOCOL.model_copy(deep=True)
+    reworded.criteria.inclusion[0].text = "The publication is an original research article."
+    with Ledger(tmp_path / "l.sqlite") as ledger:
+        screen_records(records(2), PROTOCOL, TEMPLATE, engine(model, ledger), ScreeningOptions())
+        screen_records(records(2), reworded, TEMPLATE, engine(model, ledger, "r2"), ScreeningOptions())
+        screen_records(records(2), reworded, TEMPLATE, engine(model, ledger, "r3"), ScreeningOptions())
+    assert len(model.calls) == 4, "new wording re-asks once; the same wording again is cached"

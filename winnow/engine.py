@@ -81,7 +81,7 @@ class EngineConfig:
 
 
 def cache_key(*, record_sha256: str, template_sha256: str, model: Model, request: ModelRequest) -> str:
-    """Results are keyed by record, template, model and every parameter that changes the answer."""
+    """Results are keyed by record, template, model, prompt text and every parameter that changes the answer."""
     payload = {
         "record": record_sha256,
         "template": template_sha256,
@@ -89,6 +89,9 @@ def cache_key(*, record_sha256: str, template_sha256: str, model: Model, request
         "model_identity": model.identity(),
         "params": request_params(request),
         "schema": hashlib.sha256(json.dumps(request.schema, sort_keys=True).encode()).hexdigest(),
+        # Everything the model reads: protocol wording lives in the rendered prompt, not in the
+        # template file, so a reworded criterion must not reuse answers to the old wording.
+        "messages": hashlib.sha256(json.dumps(request.messages, sort_keys=True).encode()).hexdigest(),
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode("utf-8")).hexdigest()
 
