@@ -22,7 +22,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
 
-from screening.schema import load_json_answer
+from screening.schema import validate_answer
 from winnow.errors import ProtocolError
 
 __all__ = [
@@ -220,15 +220,7 @@ class FieldAnswerValidator:
         self.model = create_model("ExtractionAnswer", __config__=ConfigDict(extra="forbid"), **models)
 
     def __call__(self, text: str) -> dict[str, Any]:
-        data = load_json_answer(text)
-        try:
-            answer = self.model.model_validate(data)
-        except ValidationError as exc:
-            problems = "; ".join(
-                f"{'.'.join(str(p) for p in err['loc']) or 'answer'}: {err['msg']}" for err in exc.errors()[:5]
-            )
-            raise ValueError(problems) from None
-        return dict(answer.model_dump(by_alias=True))
+        return validate_answer(self.model, text)
 
 
 def _python_type(spec: ExtractionField) -> Any:

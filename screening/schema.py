@@ -33,6 +33,19 @@ def load_json_answer(text: str) -> Any:
         raise ValueError(f"not valid JSON ({exc.msg} at char {exc.pos})") from None
 
 
+def validate_answer(model: type[BaseModel], text: str) -> dict[str, Any]:
+    """Model text parsed and checked against a pydantic answer model; ValueError names the fields."""
+    data = load_json_answer(text)
+    try:
+        answer = model.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'answer'}: {err['msg']}" for err in exc.errors()[:5]
+        )
+        raise ValueError(problems) from None
+    return dict(answer.model_dump(by_alias=True))
+
+
 class CriterionVerdict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -101,12 +114,4 @@ class AnswerValidator:
 
     def __call__(self, text: str) -> dict[str, Any]:
         """Parsed answer with only schema fields; ValueError names what is wrong."""
-        data = load_json_answer(text)
-        try:
-            answer = self.model.model_validate(data)
-        except ValidationError as exc:
-            problems = "; ".join(
-                f"{'.'.join(str(p) for p in err['loc']) or 'answer'}: {err['msg']}" for err in exc.errors()[:5]
-            )
-            raise ValueError(problems) from None
-        return answer.model_dump(by_alias=True)
+        return validate_answer(self.model, text)
