@@ -1,3 +1,6 @@
+import site
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -54,3 +57,23 @@ def test_fence_cannot_be_closed_from_inside() -> None:
 def test_fence_shows_invisible_controls() -> None:
     fenced = fence("RECORD", "abc\u202eevil\x07")
     assert "[U+202E]" in fenced and "[U+0007]" in fenced
+
+
+def test_a_plain_checkout_finds_the_shipped_prompts(tmp_path: Path) -> None:
+    """CI once failed here: ``python -m winnow`` from the repo root has no ``winnow.prompts``.
+
+    ``-S`` plus dropping any editable-install finder leaves only the checkout on ``sys.path``
+    (site-packages are added back for the dependencies), as in a non-editable install run
+    from the repo root.
+    """
+    repo = Path(__file__).resolve().parent.parent
+    paths = [str(repo), *site.getsitepackages()]
+    code = (
+        f"import sys; sys.path[:0] = {paths!r}; "
+        "sys.meta_path[:] = [f for f in sys.meta_path if 'editable' not in repr(f).lower()]; "
+        "from winnow.templates import prompts_dir, load_template; "
+        "print(prompts_dir()); load_template('screen_title_abstract')"
+    )
+    done = subprocess.run([sys.executable, "-S", "-c", code], capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert Path(done.stdout.strip()) == repo / "prompts"
