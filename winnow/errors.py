@@ -82,6 +82,10 @@ class BackendError(WinnowError):
     """A model backend cannot be built or called (bad id, missing model file, transport failure)."""
 
 
+class EmbeddingsUnavailable(BackendError):
+    """The optional sentence-embedding model (the ``embeddings`` extra) is not installed."""
+
+
 class ModelOutputError(WinnowError):
     """The model's answer did not validate after every allowed repair attempt."""
 

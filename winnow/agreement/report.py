@@ -408,8 +408,8 @@ def render_curve(report: dict[str, Any], *, width: int = 78, height: int = 16) -
     figure.ruler("x").ticks(list(range(0, 101, 10)))
     figure.ruler("y").lim(0, 1.0)
     figure.ruler("y").ticks(sorted({0.0, 0.25, 0.5, 0.75, 1.0, round(target, 2)}))
-    figure.title("Recall curve (dots: random order; line: recall target)")
-    figure.label("% of records screened, in P(include) order", axis="x")
+    figure.title(report.get("curve_title", "Recall curve (dots: random order; line: recall target)"))
+    figure.label(report.get("x_label", "% of records screened, in P(include) order"), axis="x")
     figure.label("recall", axis="y")
     drawn = plotext.uncolorize(str(figure.build()))
     figure.clear()
@@ -423,7 +423,7 @@ def save_curve_png(report: dict[str, Any], path: str | Path) -> Path:
     curve = report.get("recall_curve")
     target = Path(path)
     if not curve:
-        raise InputError(target, "cannot draw a recall curve: the decisions have no P(include) for every record")
+        raise InputError(target, "cannot draw a recall curve: there is no ranking (no P(include) for every record)")
     try:
         import matplotlib
 
@@ -432,14 +432,14 @@ def save_curve_png(report: dict[str, Any], path: str | Path) -> Path:
     except ImportError:
         raise InputError(target, "saving the recall curve needs matplotlib: pip install 'winnow[plot]'") from None
     figure, axes = pyplot.subplots(figsize=(6, 4), dpi=150)
-    axes.plot([100 * s for s in curve["share"]], curve["recall"], label="model ranking")
+    axes.plot([100 * s for s in curve["share"]], curve["recall"], label=report.get("curve_label", "model ranking"))
     axes.plot([0, 100], [0, 1], linestyle=":", color="grey", label="random order")
     axes.axhline(report["workload"]["recall_target"], linestyle="--", color="red", linewidth=0.8, label="recall target")
-    axes.set_xlabel("% of records screened (descending P(include))")
+    axes.set_xlabel(report.get("x_label", "% of records screened (descending P(include))"))
     axes.set_ylabel("recall")
     axes.set_xlim(0, 100)
     axes.set_ylim(0, 1.02)
-    axes.set_title(Path(report["decisions"]).name)
+    axes.set_title(report.get("title") or Path(report["decisions"]).name)
     axes.legend(loc="lower right")
     figure.tight_layout()
     try:

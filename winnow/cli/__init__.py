@@ -27,9 +27,9 @@ def cli(ctx: click.Context, debug: bool) -> None:
 
 
 def _register() -> None:
-    from winnow.cli import agree, extract, screen
+    from winnow.cli import agree, extract, prioritise, screen
 
-    for module in (screen, extract, agree):
+    for module in (screen, extract, agree, prioritise):
         for command in module.COMMANDS:
             cli.add_command(command)
 

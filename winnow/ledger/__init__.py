@@ -257,6 +257,36 @@ class Ledger:
             "SELECT * FROM adjudications WHERE decisions_path = ? ORDER BY adjudication_id", (decisions_path,)
         )
 
+    # -- prioritised screening -------------------------------------------------
+    def priority_session(
+        self,
+        session_id: str,
+        *,
+        records_path: str,
+        records_sha256: str,
+        protocol_sha256: str,
+        params: Mapping[str, Any],
+    ) -> None:
+        """Register a session once; a resumed session keeps its first parameters."""
+        self._write(
+            "INSERT OR IGNORE INTO priority_sessions (session_id, records_path, records_sha256, protocol_sha256,"
+            " params_json, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+            (session_id, records_path, records_sha256, protocol_sha256, json.dumps(dict(params)), utc_now()),
+        )
+
+    def add_priority_answer(
+        self, session_id: str, *, record_id: str, answer: str, who: str, note: str = "", p_value: float | None = None
+    ) -> int:
+        """Store one answer at once, so a crash or Ctrl-C never loses it."""
+        return self._write(
+            "INSERT INTO priority_answers (session_id, record_id, answer, note, who, p_value, created_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (session_id, record_id, answer, note, who, p_value, utc_now()),
+        )
+
+    def priority_answers(self, session_id: str) -> list[sqlite3.Row]:
+        return self._read("SELECT * FROM priority_answers WHERE session_id = ? ORDER BY answer_id", (session_id,))
+
     def close(self) -> None:
         with self._lock:
             self._conn.close()

@@ -72,4 +72,26 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX adjudications_by_record ON adjudications(decisions_path, record_id);
     """,
+    # 2: a reviewer's answers in a prioritised-screening session, in the order given.
+    """
+    CREATE TABLE priority_sessions (
+        session_id TEXT PRIMARY KEY,
+        records_path TEXT NOT NULL,
+        records_sha256 TEXT NOT NULL,
+        protocol_sha256 TEXT NOT NULL,
+        params_json TEXT NOT NULL,
+        created_at TEXT NOT NULL
+    );
+    CREATE TABLE priority_answers (
+        answer_id INTEGER PRIMARY KEY AUTOINCREMENT,
+        session_id TEXT NOT NULL,
+        record_id TEXT NOT NULL,
+        answer TEXT NOT NULL,
+        note TEXT NOT NULL DEFAULT '',
+        who TEXT NOT NULL,
+        p_value REAL,
+        created_at TEXT NOT NULL
+    );
+    CREATE INDEX priority_answers_by_session ON priority_answers(session_id, answer_id);
+    """,
 )

@@ -40,12 +40,15 @@ from winnow.records.tables import read_xlsx
 __all__ = ["ReadResult", "Record", "read_records"]
 
 
-def read_records(path: str | Path) -> ReadResult:
+def read_records(path: str | Path, *, merge_duplicates: bool = True) -> ReadResult:
     """Read one search export.
 
     Args:
         path: The export file; its extension picks the format (``.txt`` and
             unknown extensions are recognised by content).
+        merge_duplicates: Merge records that are the same paper. Off only where
+            the rows must stay as given, as when a benchmark compares tools on
+            the same rows.
 
     Returns:
         The unique, screenable records in file order, the one-line reasons for
@@ -71,10 +74,10 @@ def read_records(path: str | Path) -> ReadResult:
         if decoded.warning:
             warnings.append(decoded.warning)
         items = text_reader_for(shown, suffix, decoded.text)(shown, decoded.text)
-    return _collect(shown, items, warnings)
+    return _collect(shown, items, warnings, merge=merge_duplicates)
 
 
-def _collect(path: str, items: list[RawRecord | RecordSkip], warnings: list[str]) -> ReadResult:
+def _collect(path: str, items: list[RawRecord | RecordSkip], warnings: list[str], *, merge: bool) -> ReadResult:
     skips: list[RecordSkip] = []
     located: list[tuple[Record, int | None]] = []
     for item in items:
@@ -92,7 +95,7 @@ def _collect(path: str, items: list[RawRecord | RecordSkip], warnings: list[str]
         raise RecordParseError(
             path, f"no usable record ({len(ordered)} skipped); first problem: {first.problem}", line=first.line
         )
-    records, groups = merge_duplicates(unique)
+    records, groups = merge_duplicates(unique) if merge else (unique, [])
     return ReadResult(
         path=path,
         records=records,

@@ -1,0 +1,269 @@
+"""A prioritised-screening session: the reviewer reads top-down, the ledger keeps every answer.
+
+The session is identified by the records' content and the protocol, so running
+the same command again on the same ledger resumes it: the answers are replayed
+in the order they were given, the ranker is refitted on them, and the next
+record is the one the reviewer would have seen had nothing stopped.
+
+Skipped records are not read: they go to the back of the queue and come round
+again only when every other record has been answered.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from screening.ranking import Ranker, RankingInputs
+from screening.stopping import StoppingCheck, StoppingRule, check
+from winnow.errors import InputError
+from winnow.ledger import Ledger
+from winnow.protocol import LoadedProtocol
+from winnow.records import Record
+
+Answer = Literal["include", "exclude", "skip"]
+ANSWERS: tuple[Answer, ...] = ("include", "exclude", "skip")
+
+
+def session_id_for(records: Sequence[Record], protocol_sha256: str) -> str:
+    digest = hashlib.sha256(protocol_sha256.encode())
+    for record in records:
+        digest.update(f"\0{record.record_id}\0{record.content_sha256}".encode())
+    return digest.hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class Status:
+    """The status line: how far the reviewer is and what the stopping rule says."""
+
+    n_records: int
+    read: int
+    includes: int
+    skipped: int
+    check: StoppingCheck
+
+    @property
+    def unread(self) -> int:
+        return self.n_records - self.read
+
+
+@dataclass
+class Session:
+    """One reviewer's pass over one record set, backed by the ledger."""
+
+    ledger: Ledger
+    session_id: str
+    records: list[Record]
+    inputs: RankingInputs
+    rule: StoppingRule
+    who: str
+    _ranker: Ranker = field(init=False, repr=False)
+    _index: dict[str, int] = field(init=False, repr=False)
+    _order: list[int] = field(default_factory=list, init=False, repr=False)
+    _labels: list[bool] = field(default_factory=list, init=False, repr=False)
+    _skipped: set[int] = field(default_factory=set, init=False, repr=False)
+    _fired_at: int | None = field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._ranker = Ranker(self.inputs.features, self.inputs.prior)
+        self._index = {r.record_id: i for i, r in enumerate(self.records)}
+        for row in self.ledger.priority_answers(self.session_id):
+            self._apply(row["record_id"], row["answer"])
+
+    @classmethod
+    def open(
+        cls,
+        ledger: Ledger,
+        *,
+        records: list[Record],
+        records_path: str,
+        protocol: LoadedProtocol,
+        inputs: RankingInputs,
+        rule: StoppingRule,
+        who: str,
+    ) -> Session:
+        session_id = session_id_for(records, protocol.sha256)
+        ledger.priority_session(
+            session_id,
+            records_path=records_path,
+            records_sha256=session_id,
+            protocol_sha256=protocol.sha256,
+            params={"rule": rule.name, "recall_target": rule.recall_target, "confidence": rule.confidence},
+        )
+        return cls(ledger=ledger, session_id=session_id, records=records, inputs=inputs, rule=rule, who=who)
+
+    # -- state ------------------------------------------------------------------
+    def _apply(self, record_id: str, answer: str) -> None:
+        i = self._index.get(record_id)
+        if i is None:
+            return
+        if answer == "skip":
+            self._skipped.add(i)
+            return
+        if i in self._order:
+            # A later answer to the same record corrects the earlier one.
+            self._labels[self._order.index(i)] = answer == "include"
+        else:
+            self._order.append(i)
+            self._labels.append(answer == "include")
+        self._skipped.discard(i)
+        if self._fired_at is None and self.status().check.fire:
+            self._fired_at = len(self._order)
+
+    @property
+    def answered(self) -> list[tuple[Record, bool]]:
+        return [(self.records[i], label) for i, label in zip(self._order, self._labels, strict=True)]
+
+    @property
+    def fired_at(self) -> int | None:
+        """How many records had been read when the rule first fired (None: not yet)."""
+        return self._fired_at
+
+    def status(self) -> Status:
+        return Status(
+            n_records=len(self.records),
+            read=len(self._order),
+            includes=sum(self._labels),
+            skipped=len(self._skipped),
+            check=check(self.rule, self._labels, len(self.records)),
+        )
+
+    def next_record(self) -> Record | None:
+        """The most likely include not yet answered; skipped records come last."""
+        if len(self._order) >= len(self.records):
+            return None
+        self._ranker.learn(self._order, self._labels)
+        read = np.zeros(len(self.records), dtype=bool)
+        read[self._order] = True
+        unskipped = read.copy()
+        if self._skipped:
+            unskipped[list(self._skipped)] = True
+        pool = unskipped if not unskipped.all() else read
+        return self.records[self._ranker.next_unread(pool, len(self._labels))]
+
+    def answer(self, record: Record, answer: Answer, *, note: str = "") -> Status:
+        """Store the answer first, then update the state: a crash after the write loses nothing."""
+        if answer not in ANSWERS:
+            raise InputError(None, f"answer must be one of {', '.join(ANSWERS)}, got {answer!r}")
+        before = self.status()
+        self.ledger.add_priority_answer(
+            self.session_id,
+            record_id=record.record_id,
+            answer=answer,
+            who=self.who,
+            note=note,
+            p_value=before.check.p_value,
+        )
+        self._apply(record.record_id, answer)
+        return self.status()
+
+
+def read_label_file(path: Path) -> dict[str, Answer]:
+    """A scripted reviewer: ``record_id`` and a label column, as gold files are read."""
+    from winnow.gold import load_gold
+
+    gold = load_gold(path)
+    return {rid: ("include" if row.included else "exclude") for rid, row in gold.rows.items()}
+
+
+def stopping_report(session: Session, *, records_path: str, protocol: LoadedProtocol) -> dict[str, Any]:
+    """Everything a methods section needs about how screening stopped, as JSON-ready data."""
+    status = session.status()
+    rule = session.rule
+    fired = session.fired_at is not None
+    report: dict[str, Any] = {
+        "records": {"path": records_path, "n": status.n_records},
+        "protocol": {"path": protocol.path, "sha256": protocol.sha256},
+        "ranking": {
+            "zero_shot": list(session.inputs.prior.components),
+            "embeddings": session.inputs.embeddings_note,
+            "learned": "logistic regression (class-balanced) on TF-IDF 1-2-grams"
+            + (" and sentence embeddings" if session.inputs.features.embeddings is not None else ""),
+            "blend": "percentile blend; weight of the learned model = labels / (labels + 10)",
+        },
+        "rule": {
+            "name": rule.name,
+            "description": rule.describe(),
+            "heuristic": rule.is_heuristic,
+            "recall_target": rule.recall_target,
+            "confidence": rule.confidence,
+            **({"excludes_in_a_row": rule.excludes_in_a_row} if rule.is_heuristic else {}),
+        },
+        "fired": fired,
+        "read_when_fired": session.fired_at,
+        "read": status.read,
+        "includes_found": status.includes,
+        "unread": status.unread,
+        "skipped": status.skipped,
+        "p_value": status.check.p_value,
+        "excludes_in_a_row": status.check.excludes_in_a_row,
+        "who": sorted({row["who"] for row in session.ledger.priority_answers(session.session_id)}),
+        "session_id": session.session_id,
+    }
+    report["statement"] = methods_statement(report)
+    return report
+
+
+def methods_statement(report: dict[str, Any]) -> str:
+    """One paragraph that can be pasted into a methods section."""
+    n, read, found = report["records"]["n"], report["read"], report["includes_found"]
+    rule = report["rule"]
+    p = report["p_value"]
+    p_text = "n/a" if p is None else (f"{p:.3g}" if p >= 0.001 else "< 0.001")
+    head = (
+        f"Records were screened in prioritised order (zero-shot similarity to the protocol, then active "
+        f"learning on the reviewer's labels). {read} of {n} records ({read / n:.1%}) were screened by hand "
+        f"and {found} includes were found."
+    )
+    if rule["heuristic"]:
+        tail = (
+            f" Screening {'stopped' if report['fired'] else 'has not yet stopped'} under a heuristic rule "
+            f"({rule['excludes_in_a_row']} consecutive excludes), which gives no statistical guarantee on recall; "
+            f"for reference, the buscar test's p-value for recall below {rule['recall_target']:.0%} was {p_text}."
+        )
+    elif report["fired"]:
+        tail = (
+            f" Screening stopped when the buscar stopping test (Callaghan & Müller-Hansen 2020) rejected the "
+            f"hypothesis that recall was below {rule['recall_target']:.0%} at a confidence of "
+            f"{rule['confidence']:.0%} (p = {p_text}); {report['unread']} records were not screened by hand."
+        )
+    else:
+        tail = (
+            f" The buscar stopping test (target recall {rule['recall_target']:.0%}, confidence "
+            f"{rule['confidence']:.0%}) has not yet been met (p = {p_text}); screening is not finished."
+        )
+    return head + tail
+
+
+def write_report(report: dict[str, Any], path: Path) -> Path:
+    """Markdown for people, with the JSON twin beside it for scripts."""
+    rule = report["rule"]
+    lines = [
+        "# Prioritised screening: stopping report",
+        "",
+        report["statement"],
+        "",
+        f"- Records: {report['records']['n']} ({report['records']['path']})",
+        f"- Protocol: {report['protocol']['path']} (sha256 {report['protocol']['sha256'][:12]})",
+        f"- Ranking: zero-shot {', '.join(report['ranking']['zero_shot'])}; embeddings: "
+        f"{report['ranking']['embeddings']}; learned: {report['ranking']['learned']}; {report['ranking']['blend']}",
+        f"- Stopping rule: {rule['description']}" + (" — HEURISTIC, no guarantee" if rule["heuristic"] else ""),
+        f"- Rule fired: {'yes, after ' + str(report['read_when_fired']) + ' records' if report['fired'] else 'no'}",
+        f"- Records read: {report['read']}; includes found: {report['includes_found']}; "
+        f"unread: {report['unread']}; skipped: {report['skipped']}",
+        f"- p-value (H0: recall < {rule['recall_target']:.0%}): {report['p_value']}",
+        f"- Reviewer(s): {', '.join(report['who']) or '-'}; session {report['session_id']}",
+        "",
+    ]
+    try:
+        path.write_text("\n".join(lines), encoding="utf-8")
+        path.with_suffix(".json").write_text(json.dumps(report, indent=2), encoding="utf-8")
+    except OSError as exc:
+        raise InputError(path, f"cannot write report: {exc.strerror or exc}") from exc
+    return path

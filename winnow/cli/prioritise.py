@@ -1,0 +1,436 @@
+"""``winnow prioritise`` (a human reads the likely includes first) and ``winnow simulate``."""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.panel import Panel
+from rich.text import Text
+
+from screening.prioritise import Answer
+
+_RULES = click.Choice(["buscar", "heuristic"])
+_EMBEDDINGS = click.Choice(["auto", "on", "off"])
+ANSWER_PROMPT = "(i)nclude / (e)xclude / (s)kip / (q)uit, optional note after a space > "
+
+
+def stopping_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """The stopping rule and its parameters, spelt the same by both commands."""
+    for option in reversed(
+        [
+            click.option(
+                "--rule",
+                type=_RULES,
+                default="buscar",
+                show_default=True,
+                help="Stopping rule: the buscar hypothesis test, or N excludes in a row (heuristic, no guarantee).",
+            ),
+            click.option(
+                "--recall-target",
+                default=0.95,
+                show_default=True,
+                type=click.FloatRange(0, 1, min_open=True, max_open=True),
+            ),
+            click.option(
+                "--confidence",
+                default=0.95,
+                show_default=True,
+                type=click.FloatRange(0, 1, min_open=True, max_open=True),
+            ),
+            click.option(
+                "--excludes-in-a-row",
+                default=100,
+                show_default=True,
+                type=click.IntRange(1),
+                help="For --rule heuristic: stop after this many excludes in a row.",
+            ),
+            click.option(
+                "--from-run",
+                "from_run",
+                type=click.Path(dir_okay=False, path_type=Path),
+                default=None,
+                help="A winnow screen decisions table: its P(include) joins the prior; its verdicts are shown.",
+            ),
+            click.option(
+                "--embeddings",
+                type=_EMBEDDINGS,
+                default="auto",
+                show_default=True,
+                help="Sentence-embedding similarity and features (the embeddings extra); auto: if installed.",
+            ),
+        ]
+    ):
+        func = option(func)
+    return func
+
+
+def _rule(kw: dict[str, Any]) -> Any:
+    from screening.stopping import StoppingRule
+
+    return StoppingRule(
+        name=kw["rule"],
+        recall_target=kw["recall_target"],
+        confidence=kw["confidence"],
+        excludes_in_a_row=kw["excludes_in_a_row"],
+    )
+
+
+def _load_run(path: Path | None) -> tuple[dict[str, float], dict[str, dict[str, str]]]:
+    """P(include) per record, and each record's row to show, from an earlier screening run."""
+    if path is None:
+        return {}, {}
+    from screening.decisions import read_decisions
+
+    frame = read_decisions(path)
+    rows = {str(row["record_id"]): {k: str(v) for k, v in row.items()} for row in frame.to_dict("records")}
+    p: dict[str, float] = {}
+    fallback = {"include": 1.0, "uncertain": 0.5, "exclude": 0.0}
+    for rid, row in rows.items():
+        value = row.get("p_include", "")
+        try:
+            p[rid] = float(value)
+        except ValueError:
+            if row.get("decision") in fallback:
+                p[rid] = fallback[row["decision"]]
+    return p, rows
+
+
+def _records(path: Path, *, merge: bool = True) -> tuple[list[Any], dict[str, tuple[str, ...]]]:
+    from winnow.records import read_records
+
+    result = read_records(path, merge_duplicates=merge)
+    console = Console(stderr=True)
+    for line in result.skipped:
+        console.print(f"[yellow]skipped[/]: {line}", markup=True, highlight=False)
+    records = list(result.records)
+    return records, {r.record_id: r.duplicates for r in records if r.duplicates}
+
+
+def _ranking_inputs(records: list[Any], protocol: Any, p_include: dict[str, float], embeddings: str) -> Any:
+    """Features and prior, with a progress bar while new records are embedded."""
+    from rich.progress import Progress
+
+    from screening.ranking import ranking_inputs
+
+    with Progress(console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task("embedding records (cached after the first time)", total=len(records))
+        return ranking_inputs(
+            records,
+            protocol,
+            p_include=p_include,
+            embeddings=embeddings,  # type: ignore[arg-type]
+            on_embed_progress=lambda n: bar.advance(task, n),
+        )
+
+
+# -- prioritise ---------------------------------------------------------------------------------
+@click.command("prioritise")
+@click.argument("input_path", metavar="RECORDS", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--protocol", "-p", "protocol_path", required=True, type=click.Path(path_type=Path))
+@stopping_options
+@click.option(
+    "--db",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Ledger for the answers (SQLite). Default: ./RECORDS-STEM.prioritise.ledger.sqlite",
+)
+@click.option(
+    "--report",
+    "report_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Stopping report (Markdown, with a .json twin). Default: ./RECORDS-STEM.prioritise.md",
+)
+@click.option(
+    "--labels",
+    "labels_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Answer from this file (record_id + label, as a gold file) instead of asking: for scripts and tests.",
+)
+@click.option("--who", default=None, help="Reviewer name stored with each answer. Default: the OS user.")
+@click.option("--max-answers", type=click.IntRange(1), default=None, help="Stop this sitting after N answers.")
+@click.option("--keep-going", is_flag=True, help="Keep screening after the stopping rule fires.")
+def prioritise(**kw: Any) -> int:
+    """Screen by hand, most likely includes first, until the stopping rule says recall is reached.
+
+    Answer i (include), e (exclude) or s (skip), optionally followed by a note
+    ("e wrong population"); q quits. Every answer is saved in the ledger at once:
+    run the same command again to resume.
+    """
+    from screening.prioritise import Session, read_label_file, stopping_report, write_report
+    from winnow.ledger import Ledger, default_ledger_path
+    from winnow.protocol import load_protocol
+
+    console = Console()
+    err = Console(stderr=True)
+    records_path: Path = kw["input_path"]
+    report_path: Path = kw["report_path"] or Path(f"{records_path.stem}.prioritise.md")
+    db_path: Path = kw["db"] or default_ledger_path(report_path)
+    protocol = load_protocol(kw["protocol_path"])
+    records, _ = _records(records_path)
+    p_include, run_rows = _load_run(kw["from_run"])
+    labels = read_label_file(kw["labels_path"]) if kw["labels_path"] else None
+    rule = _rule(kw)
+    inputs = _ranking_inputs(records, protocol, p_include, kw["embeddings"])
+    with Ledger(db_path) as ledger:
+        session = Session.open(
+            ledger,
+            records=records,
+            records_path=str(records_path),
+            protocol=protocol,
+            inputs=inputs,
+            rule=rule,
+            who=kw["who"] or _os_user(),
+        )
+        status = session.status()
+        if status.read:
+            err.print(
+                f"resuming: {status.read} answered, {status.includes} includes so far ({db_path})", highlight=False
+            )
+        err.print(f"stopping rule: {rule.describe()}", highlight=False)
+        answered_now = 0
+        while True:
+            status = session.status()
+            if session.fired_at is not None and not kw["keep_going"]:
+                break
+            if kw["max_answers"] is not None and answered_now >= kw["max_answers"]:
+                break
+            record = session.next_record()
+            if record is None:
+                break
+            if labels is not None:
+                if record.record_id not in labels:
+                    err.print(f"{kw['labels_path']}: no label for record {record.record_id}; stopping here")
+                    break
+                answer, note = labels[record.record_id], ""
+            else:
+                _show(console, record, status, run_rows.get(record.record_id), rule)
+                try:
+                    parsed = _ask(console)
+                except (EOFError, KeyboardInterrupt):
+                    parsed = None
+                if parsed is None:
+                    err.print(f"stopped; {status.read} answers are saved in {db_path}; run the same command to resume")
+                    return 130 if status.read == 0 else 0
+                answer, note = parsed
+            session.answer(record, answer, note=note)
+            answered_now += 1
+        report = stopping_report(session, records_path=str(records_path), protocol=protocol)
+        write_report(report, report_path)
+    _print_status(console, session.status(), rule)
+    console.print(report["statement"], highlight=False)
+    err.print(f"report: {report_path} (and {report_path.with_suffix('.json')}); ledger: {db_path}", highlight=False)
+    return 0
+
+
+def _os_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return os.environ.get("USER", "unknown")
+
+
+def _status_line(status: Any, rule: Any) -> str:
+    p = status.check.p_value
+    recall = status.check.estimated_recall
+    parts = [
+        f"read {status.read}/{status.n_records}",
+        f"includes {status.includes}",
+        f"est. recall {'-' if recall is None else f'{recall:.0%}'}",
+        f"buscar p {'-' if p is None else f'{p:.3g}'}",
+        f"excludes in a row {status.check.excludes_in_a_row}",
+    ]
+    if status.check.fire:
+        parts.append("STOPPING RULE MET" + (" (heuristic)" if rule.is_heuristic else ""))
+    return " · ".join(parts)
+
+
+def _print_status(console: Console, status: Any, rule: Any) -> None:
+    console.print(_status_line(status, rule), highlight=False)
+
+
+def _show(console: Console, record: Any, status: Any, run_row: dict[str, str] | None, rule: Any) -> None:
+    body = Text()
+    body.append(record.title or "(no title)", style="bold")
+    body.append("\n\n")
+    body.append(record.abstract or "(no abstract: decide on the title)")
+    if run_row:
+        verdicts = [f"{k.split(':', 1)[1]}={v}" for k, v in run_row.items() if k.startswith("criterion:") and v]
+        body.append("\n\nLLM run: ", style="dim")
+        body.append(f"{run_row.get('decision', '')}  p={run_row.get('p_include', '') or '-'}  {' '.join(verdicts)}")
+        if run_row.get("rationale"):
+            body.append(f"\n{run_row['rationale']}", style="dim")
+    console.print(Panel(body, title=f"record {record.record_id}", subtitle=_status_line(status, rule)))
+
+
+def _ask(console: Console) -> tuple[Answer, str] | None:
+    """One answer line: i/e/s with an optional note, q to stop; None means stop."""
+    keys: dict[str, Answer] = {
+        "i": "include",
+        "include": "include",
+        "e": "exclude",
+        "exclude": "exclude",
+        "s": "skip",
+        "skip": "skip",
+    }
+    while True:
+        line = console.input(
+            "(i)nclude / (e)xclude / (s)kip / (q)uit, optional note after a space > ", markup=False
+        ).strip()
+        if not line:
+            continue
+        head, _, note = line.partition(" ")
+        if head.lower() in ("q", "quit"):
+            return None
+        if head.lower() in keys:
+            return keys[head.lower()], note.strip()
+        console.print(f"not an answer: {head!r}", highlight=False)
+
+
+# -- simulate -----------------------------------------------------------------------------------
+@click.command("simulate")
+@click.argument("input_path", metavar="RECORDS", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--gold", "gold_path", required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--protocol", "-p", "protocol_path", required=True, type=click.Path(path_type=Path))
+@stopping_options
+@click.option(
+    "--seeds", default=5, show_default=True, type=click.IntRange(1), help="Seeds 0..N-1 draw the prior labels."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
+@click.option("--orders", is_flag=True, help="With --json, include every seed's reading order.")
+@click.option(
+    "--plot",
+    "plot_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Where to save the recall curve PNG. Default: ./RECORDS-STEM.simulation.png",
+)
+@click.option("--no-plot", is_flag=True, help="Do not save the PNG.")
+@click.option(
+    "--keep-duplicates",
+    is_flag=True,
+    help="Do not merge duplicate records: simulate on the rows as given (to compare with another tool).",
+)
+def simulate(**kw: Any) -> int:
+    """Replay prioritised screening with the gold labels as the reviewer.
+
+    Each seed starts from one gold include and one gold exclude drawn with that
+    seed. Reports WSS@95, RRF@10, records read to 95% and 100% recall, where
+    the stopping rule fired and the recall there. The same seed gives the same figures.
+    """
+    from screening.simulate import simulate_gold
+    from winnow.gold import load_gold
+    from winnow.protocol import load_protocol
+
+    protocol = load_protocol(kw["protocol_path"])
+    records, duplicates = _records(kw["input_path"], merge=not kw["keep_duplicates"])
+    gold = load_gold(kw["gold_path"])
+    p_include, _ = _load_run(kw["from_run"])
+    rule = _rule(kw)
+    inputs = _ranking_inputs(records, protocol, p_include, kw["embeddings"])
+    result = simulate_gold(records, duplicates, gold, inputs, rule, seeds=kw["seeds"])
+    report = result.as_dict(with_orders=kw["orders"])
+    report["records"] = str(kw["input_path"])
+    report["protocol"] = {"path": protocol.path, "sha256": protocol.sha256}
+    if not kw["no_plot"]:
+        plot = kw["plot_path"] or Path(f"{Path(kw['input_path']).stem}.simulation.png")
+        from winnow.agreement.report import save_curve_png
+
+        save_curve_png(_curve_report(report, rule), plot)
+        report["plot"] = str(plot)
+    if kw["as_json"]:
+        click.echo(json.dumps(report, indent=2))
+        return 0
+    _render_simulation(Console(), report, rule)
+    return 0
+
+
+def _curve_report(report: dict[str, Any], rule: Any) -> dict[str, Any]:
+    """Shape the mean recall curve like an agreement report, so one renderer draws both."""
+    return {
+        "recall_curve": report["mean_recall_curve"],
+        "workload": {"recall_target": rule.recall_target},
+        "decisions": report["records"],
+        "title": f"{Path(report['records']).name}: mean over {report['summary']['seeds']} seeds",
+        "curve_title": "Recall curve, mean over seeds (dots: random order; line: recall target)",
+        "curve_label": "winnow prioritised order",
+        "x_label": "% of records screened, in prioritised order",
+    }
+
+
+def _render_simulation(console: Console, report: dict[str, Any], rule: Any) -> None:
+    from rich.table import Table
+
+    from winnow.agreement.report import render_curve
+
+    summary = report["summary"]
+    table = Table(
+        title=f"Simulated prioritised screening: {report['records']} ({report['n_records']} records, "
+        f"{report['n_includes']} includes)"
+    )
+    for column in (
+        "seed",
+        "prior (inc, exc)",
+        "WSS@95",
+        "RRF@10",
+        "read to 95%",
+        "read to 100%",
+        "stop at",
+        "recall at stop",
+        "p at stop",
+    ):
+        table.add_column(column, justify="right")
+    for seed in report["seeds"]:
+        stop = seed["stop"]
+        table.add_row(
+            str(seed["seed"]),
+            ", ".join(seed["prior"]),
+            f"{seed['wss_95']:.3f}",
+            f"{seed['rrf_10']:.3f}",
+            str(seed["read_to_95"]),
+            str(seed["read_to_100"]),
+            str(stop["read"]) if stop else "never",
+            f"{stop['recall']:.3f}" if stop else "-",
+            f"{stop['p_value']:.3g}" if stop and stop["p_value"] is not None else "-",
+        )
+    table.add_row(
+        "mean",
+        "",
+        f"{summary['mean_wss_95']:.3f}",
+        f"{summary['mean_rrf_10']:.3f}",
+        f"{summary['mean_read_to_95']:.1f}",
+        f"{summary['mean_read_to_100']:.1f}",
+        "",
+        f"{summary['mean_recall_at_stop']:.3f}" if summary["mean_recall_at_stop"] is not None else "-",
+        "",
+        style="bold",
+    )
+    console.print(table)
+    console.print(f"Stopping rule: {rule.describe()}", highlight=False)
+    met = summary["stops_at_or_above_target"]
+    console.print(
+        f"Stops at or above the {rule.recall_target:.0%} target: {met} of {summary['stops_fired']} "
+        f"(rule fired in {summary['stops_fired']} of {summary['seeds']} seeds); mean work saved at the stop: "
+        + (f"{summary['mean_work_saved_at_stop']:.1%}" if summary["mean_work_saved_at_stop"] is not None else "-"),
+        highlight=False,
+    )
+    console.print(
+        f"Ranking: {', '.join(report['ranking']['zero_shot'])}; embeddings: {report['ranking']['embeddings']}",
+        highlight=False,
+    )
+    curve = render_curve(_curve_report(report, rule), width=min(console.width, 100))
+    if curve is not None:
+        console.print(curve)
+    if "plot" in report:
+        console.print(f"recall curve saved to {report['plot']}", highlight=False)
+
+
+COMMANDS = [prioritise, simulate]
