@@ -123,3 +123,21 @@ def test_records_without_gold_labels_are_one_clear_error(tmp_path: Path, capsys:
     assert code == 1
     assert "gold.csv" in err and "10 record(s) have no gold label" in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_llm_run_joins_the_prior(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """With --from-run, the LLM's P(include) is part of the zero-shot prior; a perfect one shows it."""
+    frame = pd.read_csv(FIXTURE / "records.csv", dtype=str, keep_default_na=False)
+    run = pd.DataFrame(
+        {
+            "record_id": frame["record_id"],
+            "title": frame["title"],
+            "decision": np.where(frame["label_included"] == "1", "include", "exclude"),
+            "p_include": np.where(frame["label_included"] == "1", "0.99", "0.01"),
+        }
+    )
+    run.to_csv(tmp_path / "decisions.csv", index=False)
+    plain = simulate_json(tmp_path, capsys)
+    helped = simulate_json(tmp_path, capsys, "--from-run", str(tmp_path / "decisions.csv"))
+    assert helped["ranking"]["zero_shot"] == ["tfidf-similarity", "llm-p-include"]
+    assert helped["summary"]["mean_read_to_100"] < plain["summary"]["mean_read_to_100"]
