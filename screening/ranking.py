@@ -24,7 +24,6 @@ from scipy.stats import rankdata
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics.pairwise import cosine_similarity
-from sklearn.svm import LinearSVC
 from threadpoolctl import threadpool_limits
 
 from winnow import embeddings as emb
@@ -74,11 +73,12 @@ class Features:
 def build_features(
     texts: Sequence[str], query: str, *, embeddings: np.ndarray | None = None, query_embedding: np.ndarray | None = None
 ) -> Features:
-    vectorizer = TfidfVectorizer(
-        ngram_range=(1, 2), sublinear_tf=True, min_df=2, max_df=0.9, stop_words="english", strip_accents="unicode"
-    )
+    # No stop-word list and every term kept: sklearn's English list drops words such as
+    # "system", and min_df=2 drops rare terms that mark includes. With them, WSS@95 fell
+    # from 0.675 to 0.565 on Kitchenham 2010 and from 0.741 to 0.620 on Nagtegaal 2019.
+    vectorizer = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=1, max_df=0.95)
     if len(texts) < 3:
-        vectorizer.set_params(min_df=1, max_df=1.0)
+        vectorizer.set_params(max_df=1.0)
     tfidf = vectorizer.fit_transform([*texts, query])
     return Features(
         tfidf=tfidf[:-1].tocsr(),
@@ -145,7 +145,6 @@ class Ranker:
     half_life: float = PRIOR_HALF_LIFE
     c: float = 1.0
     ratio: float = 10.0
-    classifier: str = "logistic"
     _matrix: csr_matrix = field(init=False, repr=False)
     _learned: np.ndarray | None = field(default=None, init=False, repr=False)
     _fitted_at: int = field(default=-1, init=False, repr=False)
@@ -178,9 +177,7 @@ class Ranker:
             model.fit(self._matrix[np.asarray(labelled)], y, sample_weight=include_heavy_weights(y, self.ratio))
             self._learned = model.decision_function(self._matrix)
 
-    def _classifier(self) -> LogisticRegression | LinearSVC:
-        if self.classifier == "svm":
-            return LinearSVC(C=self.c)
+    def _classifier(self) -> LogisticRegression:
         return LogisticRegression(C=self.c, solver="liblinear", random_state=self.seed)
 
     def weight_of_learning(self, n_labels: int) -> float:

@@ -15,6 +15,7 @@ bench/results/prioritise_vs_asreview[-VARIANT].json and a Markdown table on stdo
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import subprocess
 import sys
@@ -61,7 +62,9 @@ def asreview_runs(names: list[str], seeds: int) -> dict[tuple[str, int], list[st
 def winnow_run(dataset: Dataset, seeds: int, embeddings: str) -> dict[str, Any]:
     """``winnow simulate`` on the dataset's rows as given, cached per dataset and variant."""
     CACHE.mkdir(exist_ok=True)
-    cached = CACHE / f"{dataset.name}__{embeddings}__{seeds}.json"
+    # The ranker's source is part of the key: a changed ranker must not reuse old orders.
+    code = hashlib.sha256(b"".join((ROOT / "screening" / n).read_bytes() for n in ("ranking.py", "simulate.py")))
+    cached = CACHE / f"{dataset.name}__{embeddings}__{seeds}__{code.hexdigest()[:10]}.json"
     if cached.is_file():
         return dict(json.loads(cached.read_text()))
     command = [
