@@ -4,7 +4,7 @@ Run with winnow's python (stdlib + numpy + pandas). ``python bench/asreview/data
 lists the datasets with their sizes and the priors for seeds 0..4.
 
 Datasets: every CSV under ``$WINNOW_SCREENING_DATA`` (default
-``/work/shared/data/screening``) except the ``labels_title_abstract_stage*`` files
+``../shared/data/screening`` from the repository root) except the ``labels_title_abstract_stage*`` files
 (title/abstract-stage labels, not datasets) and anything under an ``orig/`` folder (the
 untouched upstream files). Each CSV has the uniform columns
 ``record_id,title,abstract,label_included``; see each folder's SOURCE.md.
@@ -26,7 +26,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-DATA_ROOT = Path(os.environ.get("WINNOW_SCREENING_DATA", "/work/shared/data/screening"))
+# ../shared/data/screening from the repository root, as the shared material is laid out.
+DATA_ROOT = Path(
+    os.environ.get("WINNOW_SCREENING_DATA", Path(__file__).resolve().parents[3] / "shared" / "data" / "screening")
+)
 SEEDS = range(5)
 
 
