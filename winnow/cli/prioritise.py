@@ -61,9 +61,11 @@ def stopping_options(func: Callable[..., Any]) -> Callable[..., Any]:
             click.option(
                 "--embeddings",
                 type=_EMBEDDINGS,
-                default="auto",
+                default="off",
                 show_default=True,
-                help="Sentence-embedding similarity and features (the embeddings extra); auto: if installed.",
+                # Off by default: measured against ASReview on 17 sets (docs/benchmarks.md, 8), MiniLM
+                # lifted WSS@95 on 7 sets but cut it on others; the mean fell from 0.518 to 0.503.
+                help="MiniLM similarity and features (the embeddings extra): on, off, or auto (on if installed).",
             ),
         ]
     ):
