@@ -31,11 +31,16 @@ Answer = Literal["include", "exclude", "skip"]
 ANSWERS: tuple[Answer, ...] = ("include", "exclude", "skip")
 
 
-def session_id_for(records: Sequence[Record], protocol_sha256: str) -> str:
-    digest = hashlib.sha256(protocol_sha256.encode())
+def records_sha256(records: Sequence[Record]) -> str:
+    """The record set as screened: ids and the exact text each prompt or reviewer sees."""
+    digest = hashlib.sha256()
     for record in records:
         digest.update(f"\0{record.record_id}\0{record.content_sha256}".encode())
-    return digest.hexdigest()[:16]
+    return digest.hexdigest()
+
+
+def session_id_for(records: Sequence[Record], protocol_sha256: str) -> str:
+    return hashlib.sha256(f"{records_sha256(records)}\0{protocol_sha256}".encode()).hexdigest()[:16]
 
 
 @dataclass(frozen=True)
@@ -92,7 +97,7 @@ class Session:
         ledger.priority_session(
             session_id,
             records_path=records_path,
-            records_sha256=session_id,
+            records_sha256=records_sha256(records),
             protocol_sha256=protocol.sha256,
             params={"rule": rule.name, "recall_target": rule.recall_target, "confidence": rule.confidence},
         )
@@ -115,10 +120,6 @@ class Session:
         self._skipped.discard(i)
         if self._fired_at is None and self.status().check.fire:
             self._fired_at = len(self._order)
-
-    @property
-    def answered(self) -> list[tuple[Record, bool]]:
-        return [(self.records[i], label) for i, label in zip(self._order, self._labels, strict=True)]
 
     @property
     def fired_at(self) -> int | None:

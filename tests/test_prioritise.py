@@ -93,26 +93,29 @@ def test_bad_answer_is_asked_again(tmp_path: Path) -> None:
     child.expect(pexpect.EOF)
 
 
-def test_scripted_reviewer_runs_to_the_stopping_rule(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    copy_fixture(tmp_path)
-    report = tmp_path / "stop.md"
-    db = tmp_path / "p.sqlite"
-    code = run_cli(
+def scripted(workdir: Path, *extra: object) -> int:
+    """``winnow prioritise`` with the fixture's gold labels as the reviewer."""
+    return run_cli(
         "prioritise",
-        tmp_path / "records.csv",
+        workdir / "records.csv",
         "--protocol",
-        tmp_path / "protocol.yaml",
+        workdir / "protocol.yaml",
         "--labels",
-        tmp_path / "records.csv",
+        workdir / "records.csv",
         "--embeddings",
         "off",
         "--db",
-        db,
+        workdir / "p.sqlite",
         "--report",
-        report,
-        "--who",
-        "script",
+        workdir / "stop.md",
+        *extra,
     )
+
+
+def test_scripted_reviewer_runs_to_the_stopping_rule(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    copy_fixture(tmp_path)
+    report, db = tmp_path / "stop.md", tmp_path / "p.sqlite"
+    code = scripted(tmp_path, "--who", "script")
     out = capsys.readouterr().out
     assert code == 0
     data = json.loads(report.with_suffix(".json").read_text())
@@ -128,48 +131,13 @@ def test_scripted_reviewer_runs_to_the_stopping_rule(tmp_path: Path, capsys: pyt
     assert sum(answer == "include" for _, answer, _ in stored) == 12
 
     # Running again resumes a finished session: nothing new is asked or stored.
-    assert (
-        run_cli(
-            "prioritise",
-            tmp_path / "records.csv",
-            "--protocol",
-            tmp_path / "protocol.yaml",
-            "--labels",
-            tmp_path / "records.csv",
-            "--embeddings",
-            "off",
-            "--db",
-            db,
-            "--report",
-            report,
-        )
-        == 0
-    )
+    assert scripted(tmp_path) == 0
     assert len(answers(db)) == data["read"]
 
 
 def test_heuristic_rule_is_reported_as_heuristic(tmp_path: Path) -> None:
     copy_fixture(tmp_path)
-    report = tmp_path / "stop.md"
-    code = run_cli(
-        "prioritise",
-        tmp_path / "records.csv",
-        "--protocol",
-        tmp_path / "protocol.yaml",
-        "--labels",
-        tmp_path / "records.csv",
-        "--embeddings",
-        "off",
-        "--rule",
-        "heuristic",
-        "--excludes-in-a-row",
-        "10",
-        "--db",
-        tmp_path / "p.sqlite",
-        "--report",
-        report,
-    )
-    assert code == 0
-    text = report.read_text()
+    assert scripted(tmp_path, "--rule", "heuristic", "--excludes-in-a-row", "10") == 0
+    text = (tmp_path / "stop.md").read_text()
     assert "HEURISTIC, no guarantee" in text
     assert "gives no statistical guarantee on recall" in text

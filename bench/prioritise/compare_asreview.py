@@ -100,7 +100,7 @@ def figures(order: list[str], labels: dict[str, bool]) -> CurveFigures:
     """Score a reading order over the full set; unread records count as read last."""
     seen = [labels[rid] for rid in order]
     missing = sum(labels.values()) - sum(seen)
-    return CurveFigures.of(seen + [True] * missing, len(labels)) if missing else CurveFigures.of(seen, len(labels))
+    return CurveFigures.of(seen + [True] * missing, len(labels))
 
 
 def main() -> None:
