@@ -39,24 +39,23 @@ def test_priors_follow_the_shared_rule() -> None:
         assert draw_priors(gold, seed) == expected
 
 
-def simulate_json(tmp_path: Path, capsys: pytest.CaptureFixture[str], *extra: str) -> dict:
-    code = run_cli(
+def simulate(*extra: object, gold: Path = FIXTURE / "records.csv") -> int:
+    """``winnow simulate`` on the fixture, TF-IDF only."""
+    return run_cli(
         "simulate",
         FIXTURE / "records.csv",
         "--gold",
-        FIXTURE / "records.csv",
+        gold,
         "--protocol",
         FIXTURE / "protocol.yaml",
-        "--seeds",
-        "2",
         "--embeddings",
         "off",
-        "--json",
-        "--orders",
-        "--plot",
-        tmp_path / "curve.png",
         *extra,
     )
+
+
+def simulate_json(tmp_path: Path, capsys: pytest.CaptureFixture[str], *extra: str) -> dict:
+    code = simulate("--seeds", "2", "--json", "--orders", "--plot", tmp_path / "curve.png", *extra)
     assert code == 0
     return json.loads(capsys.readouterr().out)
 
@@ -86,20 +85,7 @@ def test_heuristic_rule_is_labelled_as_such(tmp_path: Path, capsys: pytest.Captu
 
 
 def test_terminal_report_shows_table_and_curve(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code = run_cli(
-        "simulate",
-        FIXTURE / "records.csv",
-        "--gold",
-        FIXTURE / "records.csv",
-        "--protocol",
-        FIXTURE / "protocol.yaml",
-        "--seeds",
-        "1",
-        "--embeddings",
-        "off",
-        "--plot",
-        tmp_path / "c.png",
-    )
+    code = simulate("--seeds", "1", "--plot", tmp_path / "c.png")
     out = capsys.readouterr().out
     assert code == 0
     assert "WSS@95" in out and "Recall curve" in out and "buscar" in out
@@ -108,17 +94,7 @@ def test_terminal_report_shows_table_and_curve(tmp_path: Path, capsys: pytest.Ca
 def test_records_without_gold_labels_are_one_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     frame = pd.read_csv(FIXTURE / "records.csv", dtype=str, keep_default_na=False)
     frame.iloc[:50].to_csv(tmp_path / "gold.csv", index=False)
-    code = run_cli(
-        "simulate",
-        FIXTURE / "records.csv",
-        "--gold",
-        tmp_path / "gold.csv",
-        "--protocol",
-        FIXTURE / "protocol.yaml",
-        "--embeddings",
-        "off",
-        "--no-plot",
-    )
+    code = simulate("--no-plot", gold=tmp_path / "gold.csv")
     err = capsys.readouterr().err
     assert code == 1
     assert "gold.csv" in err and "10 record(s) have no gold label" in err
