@@ -4,14 +4,14 @@ Runs the same machinery as the CI tests, with more cases:
 
 * the fault matrix: ``winnow screen`` through ``tests/faultproxy.py`` at a 30% fault
   rate, in front of the instant server (200 records per seed) and in front of the
-  real ``llama_cpp.server`` with the embedded SmolLM2 (fewer records: ~10 s a call);
+  real ``llama_cpp.server`` with the embedded SmolLM2 (200 records by default; ~10-15 s a call);
 * SIGKILL at seeded points, then the same command again, compared with an
   uninterrupted run;
 * the reader fuzzers of ``tests/test_fuzz_readers.py`` at a larger example count.
 
 Usage (from the repo root)::
 
-    python bench/reliability.py                 # everything, about 20-30 minutes on 2 cores
+    python bench/reliability.py                 # everything; the 200 llama_cpp.server records take ~1.5 h on 2 cores
     python bench/reliability.py --no-model      # skip the llama_cpp.server run
     python bench/reliability.py --model-records 10 --fuzz-scale 5 --seeds 1 2 3
 """
@@ -73,7 +73,7 @@ def fault_matrix_instant(seeds: list[int], records: int) -> list[FaultFigures]:
     return results
 
 
-def fault_matrix_llama(records: int, seed: int) -> FaultFigures:
+def fault_matrix_llama(records: int, seed: int, timeout_s: float) -> FaultFigures:
     from winnow.backends.local import bundled_gguf
 
     server = LlamaServer(bundled_gguf())
@@ -81,7 +81,7 @@ def fault_matrix_llama(records: int, seed: int) -> FaultFigures:
         server.wait_ready()
         with (
             tempfile.TemporaryDirectory(prefix="winnow-rel-") as tmp,
-            FaultProxy(f"http://127.0.0.1:{server.port}", rate=0.3, seed=seed, stall_s=185.0) as proxy,
+            FaultProxy(f"http://127.0.0.1:{server.port}", rate=0.3, seed=seed, stall_s=timeout_s + 5) as proxy,
         ):
             out = Path(tmp) / "decisions.csv"
             args = screen_command(
@@ -94,7 +94,7 @@ def fault_matrix_llama(records: int, seed: int) -> FaultFigures:
                 "-j",
                 "1",
                 "--timeout",
-                "180",
+                str(timeout_s),
                 "--max-attempts",
                 "8",
                 "--max-tokens",
@@ -237,6 +237,7 @@ def write_doc(
     fuzz_ok: bool,
     fuzz_s: float,
     argv: list[str],
+    model_timeout_s: float,
 ) -> None:
     lost = sum(f.missing for _, f in fault_rows) + crash["lost"]
     doubled = sum(f.duplicate_rows + f.duplicate_answers for _, f in fault_rows) + crash["duplicates"]
@@ -258,7 +259,8 @@ def write_doc(
         "(`tests/instant_server.py`) is a real HTTP server that returns a schema-valid answer at once, so that 200",
         "records fit in CI time; the llama_cpp.server run uses the embedded SmolLM2 (its decisions mean nothing;",
         "only the transport and bookkeeping are measured). Settings: instant: `-j 32 --timeout 2",
-        "--max-attempts 8`, stalls of 3 s; llama_cpp.server: `-j 1 --timeout 180 --max-attempts 8`, stalls of 185 s.",
+        f"--max-attempts 8`, stalls of 3 s; llama_cpp.server: `-j 1 --timeout {model_timeout_s:g} --max-attempts 8 "
+        f"--max-tokens 400`, stalls of {model_timeout_s + 5:g} s.",
         "",
         *_fault_table(fault_rows),
         "",
@@ -304,7 +306,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3], help="Fault seeds for the instant server.")
     parser.add_argument("--records", type=int, default=200, help="Records per instant-server run.")
-    parser.add_argument("--model-records", type=int, default=8, help="Records through llama_cpp.server.")
+    parser.add_argument("--model-records", type=int, default=200, help="Records through llama_cpp.server.")
+    parser.add_argument(
+        "--model-timeout",
+        type=float,
+        default=120.0,
+        help="Client timeout (s) against llama_cpp.server; stalls last 5 s more.",
+    )
     parser.add_argument("--no-model", action="store_true", help="Skip the llama_cpp.server run.")
     parser.add_argument("--kills", type=int, default=10, help="SIGKILL seeds.")
     parser.add_argument("--fuzz-scale", type=float, default=10.0, help="Multiplier on the CI fuzz example counts.")
@@ -315,11 +323,13 @@ def main() -> None:
         for f_seed, f in zip(args.seeds, fault_matrix_instant(args.seeds, args.records), strict=True)
     ]
     if not args.no_model:
-        rows.append(("llama_cpp.server, seed 1", fault_matrix_llama(args.model_records, seed=1)))
+        rows.append(
+            ("llama_cpp.server, seed 1", fault_matrix_llama(args.model_records, seed=1, timeout_s=args.model_timeout))
+        )
     crash = crash_runs(args.kills)
     cases, ok, seconds = fuzz(args.fuzz_scale)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    write_doc(args.out, rows, crash, cases, ok, seconds, sys.argv[1:])
+    write_doc(args.out, rows, crash, cases, ok, seconds, sys.argv[1:], args.model_timeout)
     print(f"wrote {args.out}", file=sys.stderr)
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from screening.schema import MODEL_DECISIONS, AnswerValidator, answer_schema
 from winnow.backends.base import Model, ModelRequest
-from winnow.engine import CallEngine, CallResult, CallTask, cache_key
+from winnow.engine import CallEngine, CallResult, CallTask, cache_key, schema_sha256
 from winnow.errors import Interrupted
 from winnow.fencing import fence
 from winnow.injection import looks_like_instructions
@@ -62,6 +62,7 @@ def build_tasks(
 ) -> list[CallTask]:
     validator = AnswerValidator(protocol.criterion_ids)
     schema = answer_schema(protocol.criterion_ids)
+    schema_digest = schema_sha256(schema)
     shared = {"review_title": protocol.title, "question": protocol.question, "criteria": render_criteria(protocol)}
     tasks = []
     for record in records:
@@ -76,7 +77,13 @@ def build_tasks(
             labels=MODEL_DECISIONS,
         )
         sha256 = record.content_sha256  # a property that hashes on every access
-        key = cache_key(record_sha256=sha256, template_sha256=template.sha256, model=model, request=request)
+        key = cache_key(
+            record_sha256=sha256,
+            template_sha256=template.sha256,
+            model=model,
+            request=request,
+            schema_digest=schema_digest,
+        )
         tasks.append(
             CallTask(
                 record_id=record.record_id,

@@ -28,6 +28,7 @@ from support import DENNSTAEDT, FakeModel, answer_for
 PROTOCOL = load_protocol(DENNSTAEDT / "protocol.yaml").protocol
 TEMPLATE = load_template("screen_title_abstract")
 FAST_RETRY = RetryPolicy(max_attempts=3, initial_s=0.001, max_backoff_s=0.002)
+KEY_OF_RECORD_0 = "1c7130a0e7d237e880fc05928e6e33c2d9d96a0be9a5321e05e6665cec62cc76"
 
 
 def records(n: int = 5) -> list[Record]:
@@ -226,3 +227,15 @@ def test_reworded_criterion_rescreens(tmp_path: Path) -> None:
         screen_records(records(2), reworded, TEMPLATE, engine(model, ledger, "r2"), ScreeningOptions())
         screen_records(records(2), reworded, TEMPLATE, engine(model, ledger, "r3"), ScreeningOptions())
     assert len(model.calls) == 4, "new wording re-asks once; the same wording again is cached"
+
+
+def test_cache_keys_survive_the_speed_work() -> None:
+    """Keys of past ledgers must not move: a changed key re-screens (and re-pays for) every record.
+
+    The expected digest was computed by the code before the schema was hashed once per
+    run and the prompt formatted part by part; if it changes, say so in the release notes.
+    """
+    from screening.screen import build_tasks
+
+    task = build_tasks(records(1), PROTOCOL, TEMPLATE, FakeModel(), ScreeningOptions())[0]
+    assert task.cache_key == KEY_OF_RECORD_0

@@ -21,6 +21,18 @@ def test_shipped_template_loads_with_hash() -> None:
     assert "Review: R" in messages[0]["content"]
 
 
+@pytest.mark.parametrize("name", ["screen_title_abstract", "screen_full_text", "extract_fields"])
+def test_render_is_exactly_langchains_chat_format(name: str) -> None:
+    """render() formats each part itself; the text must be what ChatPromptTemplate gives, byte for byte."""
+    template = load_template(name)
+    values = {v: f"{v} {{not a field}} ü\n<<<X>>> é" for v in template.variables}
+    roles = {"system": "system", "human": "user", "ai": "assistant"}
+    expected = tuple(
+        {"role": roles[m.type], "content": str(m.content)} for m in template.chat.format_messages(**values)
+    )
+    assert template.render(**values) == expected
+
+
 @pytest.mark.parametrize(
     ("body", "message"),
     [

@@ -10,12 +10,18 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from functools import cached_property
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import yaml
 from langchain_core.prompts import ChatPromptTemplate
+from langchain_core.prompts.chat import (
+    AIMessagePromptTemplate,
+    HumanMessagePromptTemplate,
+    SystemMessagePromptTemplate,
+)
 
 from winnow.errors import TemplateError
 
@@ -31,13 +37,28 @@ class PromptTemplate:
     chat: ChatPromptTemplate
 
     def render(self, **values: Any) -> tuple[dict[str, str], ...]:
-        """Messages as plain role/content dicts, the form every backend takes."""
+        """Messages as plain role/content dicts, the form every backend takes.
+
+        Each message's own langchain template formats its text; going through
+        ``chat.format_messages`` gives the same text but builds and validates a
+        pydantic message per part, which was three quarters of the render time.
+        """
         missing = set(self.variables) - set(values)
         if missing:
             raise TemplateError(self.path, f"missing value(s) for {', '.join(sorted(missing))}")
-        messages = self.chat.format_messages(**{k: values[k] for k in self.variables})
-        roles = {"system": "system", "human": "user", "ai": "assistant"}
-        return tuple({"role": roles[m.type], "content": str(m.content)} for m in messages)
+        return tuple(
+            {"role": role, "content": prompt.format(**{k: values[k] for k in prompt.input_variables})}
+            for role, prompt in self._parts
+        )
+
+    @cached_property
+    def _parts(self) -> tuple[tuple[str, Any], ...]:
+        roles: dict[type, str] = {
+            SystemMessagePromptTemplate: "system",
+            HumanMessagePromptTemplate: "user",
+            AIMessagePromptTemplate: "assistant",
+        }
+        return tuple((roles[type(message)], message.prompt) for message in self.chat.messages)  # type: ignore[union-attr]
 
 
 def prompts_dir() -> Path:

@@ -47,6 +47,14 @@ def bundled_gguf(name: str = DEFAULT_LOCAL) -> Path:
     return path
 
 
+def _usable_cpus() -> int:
+    """CPUs this process may run on: under taskset or a cgroup CPU set, more threads only contend."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
 class LocalModel:
     """llama-cpp-python in this process; one call at a time."""
 
@@ -60,7 +68,7 @@ class LocalModel:
             raise BackendError(f"local:{spec}: no GGUF file at {self.path}")
         self.model_id = f"local:{spec}"
         self.n_ctx = n_ctx
-        self.n_threads = n_threads or max(1, os.cpu_count() or 1)
+        self.n_threads = n_threads or _usable_cpus()
         self._llama: Llama | None = None
         self._lock = threading.Lock()
         self._label_token_cache: dict[tuple[str, ...], dict[str, list[int]]] = {}

@@ -7,14 +7,15 @@ import json
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.console import Console
 from rich.panel import Panel
 from rich.text import Text
 
-from screening.prioritise import Answer
+if TYPE_CHECKING:  # at run time only inside the commands: scipy and scikit-learn cost every command ~2 s
+    from screening.prioritise import Answer
 
 _RULES = click.Choice(["buscar", "heuristic"])
 _EMBEDDINGS = click.Choice(["auto", "on", "off"])
