@@ -29,19 +29,31 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO / "tests"), str(REPO)]
 
-from fault_run import FaultFigures, measure, run_winnow, screen_command, screen_through_proxy  # noqa: E402
+from fault_run import (  # noqa: E402
+    FaultFigures,
+    extract_command,
+    kill_after,
+    ledger_state,
+    measure,
+    run_winnow,
+    screen_command,
+    screen_through_proxy,
+    write_extract_inputs,
+)
 from faultproxy import FAULTS, FaultProxy  # noqa: E402
 from instant_server import InstantServer  # noqa: E402
 
 from support import DENNSTAEDT, PROVENANCE, LlamaServer  # noqa: E402
 
 RECORDS = DENNSTAEDT / "records.csv"
+MODEL_FIGURES = REPO / "bench" / "results" / "reliability_llama.json"
 PROTOCOL = DENNSTAEDT / "protocol.yaml"
 
 
@@ -112,15 +124,8 @@ def fault_matrix_llama(records: int, seed: int, timeout_s: float) -> FaultFigure
     return figures
 
 
-def crash_runs(n_seeds: int, records: int = 40) -> dict[str, Any]:
-    """SIGKILL at seeded points, re-run, compare with an uninterrupted run."""
-    import pandas as pd
-
-    from screening.decisions import read_decisions
-
-    env = {k: v for k, v in os.environ.items() if k != "OPENAI_API_KEY"}
-    env["PYTHONPATH"] = str(REPO)
-    figures: dict[str, Any] = {
+def _kill_figures() -> dict[str, Any]:
+    return {
         "kills": 0,
         "killed_mid_run": 0,
         "lost": 0,
@@ -129,50 +134,171 @@ def crash_runs(n_seeds: int, records: int = 40) -> dict[str, Any]:
         "re_asked": 0,
         "integrity_failures": 0,
     }
+
+
+def _kill_seeds(
+    server: InstantServer,
+    command: Callable[[Path], list[str]],
+    ledger_name: str,
+    table: Callable[[Path], Any],
+    root: Path,
+    seeds: range,
+) -> dict[str, Any]:
+    """Per seed: SIGKILL after a seeded number of answers (the first seed: after the last), re-run,
+    compare the table with an uninterrupted run's."""
+    base = root / "baseline"
+    before = server.requests
+    assert run_winnow(command(base)).returncode == 0
+    calls = server.requests - before
+    baseline = table(base)
+    figures = _kill_figures()
+    for seed in seeds:
+        rng = random.Random(seed)
+        workdir = root / f"seed{seed}"
+        answers = calls if seed == seeds[0] else rng.randint(1, calls - 1)
+        code = kill_after(server, command(workdir), answers, rng.uniform(0, 0.03))
+        figures["kills"] += 1
+        figures["killed_mid_run"] += int(code == -signal.SIGKILL)
+        _, at_kill, _ = ledger_state(workdir / ledger_name)
+        before = server.requests
+        assert run_winnow(command(workdir)).returncode == 0
+        figures["re_asked"] += (server.requests - before) - (calls - at_kill)
+        integrity, _, doubled = ledger_state(workdir / ledger_name)
+        figures["integrity_failures"] += int(integrity != "ok")
+        figures["duplicates"] += doubled
+        resumed = table(workdir)
+        figures["lost"] += len(set(baseline["record_id"]) - set(resumed["record_id"]))
+        figures["duplicates"] += int(len(resumed) - resumed["record_id"].nunique())
+        if len(resumed) == len(baseline):
+            differing = (resumed.reset_index(drop=True) != baseline.reset_index(drop=True)).any(axis=1)
+            figures["differing_rows"] += int(differing.sum())
+        else:
+            figures["differing_rows"] += abs(len(resumed) - len(baseline))
+    figures["calls_per_run"] = calls
+    return figures
+
+
+def crash_runs(n_seeds: int, records: int = 40) -> dict[str, Any]:
+    """``winnow screen`` on 40 records, killed and resumed."""
+    from screening.decisions import read_decisions
+
     with InstantServer(delay_s=0.03) as server, tempfile.TemporaryDirectory(prefix="winnow-crash-") as tmp:
-
-        def command(workdir: Path) -> list[str]:
-            out = workdir / "decisions.csv"
-            return screen_command(RECORDS, PROTOCOL, server.base_url, out, "--limit", str(records), "-j", "2")
-
-        base = Path(tmp) / "baseline"
-        assert run_winnow(command(base)).returncode == 0
-        baseline = read_decisions(base / "decisions.csv").drop(columns=list(PROVENANCE))
-        for seed in range(n_seeds):
-            rng = random.Random(seed)
-            workdir = Path(tmp) / f"seed{seed}"
-            answers = records if seed == 0 else rng.randint(1, records - 1)
-            start = server.answers
-            child = subprocess.Popen(command(workdir), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
-            while server.answers - start < answers and child.poll() is None:
-                time.sleep(0.002)
-            time.sleep(rng.uniform(0, 0.03))
-            child.send_signal(signal.SIGKILL)
-            figures["kills"] += 1
-            figures["killed_mid_run"] += int(child.wait() == -signal.SIGKILL)
-            db = workdir / "decisions.ledger.sqlite"
-            with sqlite3.connect(db) as conn:
-                at_kill = conn.execute("SELECT count(*) FROM calls WHERE ok = 1").fetchone()[0]
-            before = server.requests
-            assert run_winnow(command(workdir)).returncode == 0
-            figures["re_asked"] += (server.requests - before) - (records - at_kill)
-            with sqlite3.connect(db) as conn:
-                figures["integrity_failures"] += int(conn.execute("PRAGMA integrity_check").fetchone()[0] != "ok")
-                figures["duplicates"] += conn.execute(
-                    "SELECT count(*) FROM (SELECT cache_key FROM calls WHERE ok = 1"
-                    " GROUP BY cache_key HAVING count(*) > 1)"
-                ).fetchone()[0]
-            resumed = read_decisions(workdir / "decisions.csv").drop(columns=list(PROVENANCE))
-            figures["lost"] += len(set(baseline["record_id"]) - set(resumed["record_id"]))
-            figures["duplicates"] += int(len(resumed) - resumed["record_id"].nunique())
-            if len(resumed) == len(baseline):
-                differing = (resumed.reset_index(drop=True) != baseline.reset_index(drop=True)).any(axis=1)
-                figures["differing_rows"] += int(differing.sum())
-            else:
-                figures["differing_rows"] += abs(len(resumed) - len(baseline))
-    assert isinstance(pd, object)
+        figures = _kill_seeds(
+            server,
+            lambda w: screen_command(RECORDS, PROTOCOL, server.base_url, w / "decisions.csv", "--limit", str(records),
+                                     "-j", "2"),
+            "decisions.ledger.sqlite",
+            lambda w: read_decisions(w / "decisions.csv").drop(columns=list(PROVENANCE)),
+            Path(tmp),
+            range(n_seeds),
+        )  # fmt: skip
     print(f"crash: {figures}", file=sys.stderr)
     return figures
+
+
+def extract_crash_runs(n_seeds: int) -> dict[str, Any]:
+    """``winnow extract`` on two PDFs in 500-token chunks, killed and resumed."""
+    from screening.decisions import read_table
+
+    with InstantServer(delay_s=0.03) as server, tempfile.TemporaryDirectory(prefix="winnow-crash-x-") as tmp:
+        inputs = write_extract_inputs(Path(tmp) / "inputs")
+        figures = _kill_seeds(
+            server,
+            lambda w: extract_command(server.base_url, inputs, w),
+            "x.ledger.sqlite",
+            lambda w: read_table(w / "x.csv", what="extraction").drop(columns=["run_id", "call_ids"]),
+            Path(tmp),
+            range(100, 100 + n_seeds),
+        )
+    print(f"extract crash: {figures}", file=sys.stderr)
+    return figures
+
+
+def adjudication_kills(n_seeds: int) -> dict[str, Any]:
+    """``winnow audit --adjudicate`` in a pseudo-terminal, SIGKILLed at seeded points, then finished.
+
+    Each seed answers a seeded number of disagreements with seeded verdicts, then
+    is killed either at the next verdict prompt or after typing a verdict but before
+    its note (an answer not yet given, which must not be stored). A restart must
+    show the answers so far as settled and resume; finishing there must leave one
+    verdict per disagreement, each as given.
+    """
+    import pexpect
+
+    fixtures = REPO / "tests" / "fixtures" / "agreement"
+    env = {**os.environ, "PYTHONPATH": str(REPO), "COLUMNS": "80", "LINES": "40", "TERM": "dumb"}
+    env.pop("OPENAI_API_KEY", None)
+    figures = {"kills": 0, "answers_before_kill": 0, "lost": 0, "stored_unanswered": 0, "duplicates": 0,
+               "wrong_resume": 0, "unsettled_after_finish": 0}  # fmt: skip
+    with tempfile.TemporaryDirectory(prefix="winnow-adj-") as tmp:
+        for seed in range(n_seeds):
+            rng = random.Random(200 + seed)
+            workdir = Path(tmp) / f"seed{seed}"
+            workdir.mkdir()
+            for name in ("decisions.csv", "gold.csv", "protocol.yaml"):
+                (workdir / name).write_bytes((fixtures / name).read_bytes())
+
+            def spawn(where: Path = workdir) -> Any:
+                return pexpect.spawn(
+                    sys.executable,
+                    ["-m", "winnow", "audit", "decisions.csv", "--gold", "gold.csv", "--adjudicate", "--who", "bench"],
+                    cwd=str(where), env=env, encoding="utf-8", timeout=60, dimensions=(40, 80),
+                )  # fmt: skip
+
+            given: list[tuple[str, str]] = []
+            child = spawn()
+            for i in range(rng.randint(0, 5)):
+                given.append(_verdict(child, rng, f"seed {seed} answer {i}"))
+            child.expect(_VERDICT_PROMPT)
+            if rng.random() < 0.5:
+                child.sendline(_letter(child, rng))
+                child.expect("note")
+            child.kill(signal.SIGKILL)
+            child.wait()
+            figures["kills"] += 1
+            figures["answers_before_kill"] += len(given)
+            stored = _adjudications(workdir / "decisions.ledger.sqlite")
+            figures["lost"] += len(set(given) - set(stored))
+            figures["stored_unanswered"] += len(set(stored) - set(given))
+            again = spawn()
+            if given:
+                again.expect(f"{len(given)} of 6 already settled")
+            while again.expect([_VERDICT_PROMPT, "still open", pexpect.EOF]) == 0:
+                rid, _ = _verdict(again, rng, "after restart", prompted=True)
+                figures["wrong_resume"] += int(rid in {r for r, _ in given})
+            again.expect(pexpect.EOF)
+            final = _adjudications(workdir / "decisions.ledger.sqlite")
+            ids = [rid for rid, _ in final]
+            figures["duplicates"] += len(ids) - len(set(ids))
+            figures["unsettled_after_finish"] += 6 - len(set(ids))
+    print(f"adjudication kills: {figures}", file=sys.stderr)
+    return figures
+
+
+_VERDICT_PROMPT = r"verdict \[([a-z/]+)\]"
+
+
+def _letter(child: Any, rng: random.Random) -> str:
+    """A seeded choice among the verdicts this prompt offers (keep model/gold, include, exclude)."""
+    return rng.choice([c for c in child.match.group(1).split("/") if c in "mgie"])
+
+
+def _verdict(child: Any, rng: random.Random, note: str, *, prompted: bool = False) -> tuple[str, str]:
+    """Answer one disagreement; returns (record id, label) as the tool reports them saved."""
+    if not prompted:
+        child.expect(_VERDICT_PROMPT)
+    child.sendline(_letter(child, rng))
+    child.expect("note")
+    child.sendline(note)
+    child.expect(r"saved: (\S+) -> (\w+)")
+    return child.match.group(1), child.match.group(2)
+
+
+def _adjudications(ledger: Path) -> list[tuple[str, str]]:
+    if not ledger.exists():
+        return []
+    with sqlite3.connect(ledger) as conn:
+        return [(r, label) for r, label in conn.execute("SELECT record_id, final_label FROM adjudications")]
 
 
 def fuzz(scale: float) -> tuple[Counter[str], bool, float]:
@@ -232,15 +358,20 @@ def _outcome_table(rows: list[tuple[str, FaultFigures]]) -> list[str]:
 def write_doc(
     path: Path,
     fault_rows: list[tuple[str, FaultFigures]],
-    crash: dict[str, Any],
+    crashes: dict[str, dict[str, Any]],
+    adjudication: dict[str, Any],
     fuzz_cases: Counter[str],
     fuzz_ok: bool,
     fuzz_s: float,
     argv: list[str],
     model_timeout_s: float,
 ) -> None:
-    lost = sum(f.missing for _, f in fault_rows) + crash["lost"]
-    doubled = sum(f.duplicate_rows + f.duplicate_answers for _, f in fault_rows) + crash["duplicates"]
+    lost = sum(f.missing for _, f in fault_rows) + sum(c["lost"] for c in crashes.values()) + adjudication["lost"]
+    doubled = (
+        sum(f.duplicate_rows + f.duplicate_answers for _, f in fault_rows)
+        + sum(c["duplicates"] for c in crashes.values())
+        + adjudication["duplicates"]
+    )
     text = [
         "# Reliability figures",
         "",
@@ -275,19 +406,31 @@ def write_doc(
         "",
         "## Crashes",
         "",
-        f"`winnow screen` on 40 records, killed with SIGKILL after a seeded number of answers ({crash['kills']} kills,",
-        f"{crash['killed_mid_run']} of them mid-run), then the same command again; each final table compared",
-        "with an uninterrupted run's, without the run_id and call_id columns.",
+        "Each command is killed with SIGKILL after a seeded number of answers (seed 0: after the last one, while",
+        "the table is written), then the same command is run again; the final table is compared with an",
+        "uninterrupted run's, without the run_id and call_id columns. `winnow screen`: 40 records;",
+        f"`winnow extract`: two PDFs in 500-token chunks ({crashes['extract'].get('calls_per_run', '?')} calls a run).",
         "",
-        "| kills | lost decisions | duplicate rows or answers | rows differing from the uninterrupted run |"
-        " answers asked for again | ledger integrity failures |",
-        "|---|---|---|---|---|---|",
-        f"| {crash['kills']} | {crash['lost']} | {crash['duplicates']} | {crash['differing_rows']} "
-        f"| {crash['re_asked']} | {crash['integrity_failures']} |",
+        "| command | kills (mid-run) | lost decisions | duplicate rows or answers | rows differing from the"
+        " uninterrupted run | answers asked for again | ledger integrity failures |",
+        "|---|---|---|---|---|---|---|",
+        *[
+            f"| {name} | {c['kills']} ({c['killed_mid_run']}) | {c['lost']} | {c['duplicates']} "
+            f"| {c['differing_rows']} | {c['re_asked']} | {c['integrity_failures']} |"
+            for name, c in (("winnow screen", crashes["screen"]), ("winnow extract", crashes["extract"]))
+        ],
         "",
-        "Not in these figures: `winnow extract` is killed with SIGKILL at 3 seeded points (of 38 chunk calls) in",
-        "tests/test_crash.py, with the same checks; an interrupted adjudication is killed at one point in",
-        "tests/test_audit_pty.py.",
+        "`winnow audit --adjudicate` in a pseudo-terminal (pexpect) on the 6 disagreements of",
+        "tests/fixtures/agreement: each seed gives 0-5 seeded verdicts, then is killed either at the next verdict",
+        "prompt or after typing a verdict but before its note (not yet given, so it must not be stored); a",
+        "restart must say how many are settled, resume with the others, and end with one verdict each.",
+        "",
+        "| kills | verdicts given before the kill | lost | stored though not given | re-asked after restart |"
+        " duplicate verdicts | unsettled at the end |",
+        "|---|---|---|---|---|---|---|",
+        f"| {adjudication['kills']} | {adjudication['answers_before_kill']} | {adjudication['lost']} "
+        f"| {adjudication['stored_unanswered']} | {adjudication['wrong_resume']} | {adjudication['duplicates']} "
+        f"| {adjudication['unsettled_after_finish']} |",
         "",
         "## Reader fuzzing",
         "",
@@ -314,6 +457,12 @@ def main() -> None:
         help="Client timeout (s) against llama_cpp.server; stalls last 5 s more.",
     )
     parser.add_argument("--no-model", action="store_true", help="Skip the llama_cpp.server run.")
+    parser.add_argument(
+        "--model-figures",
+        type=Path,
+        default=None,
+        help=f"Reuse the llama_cpp.server figures an earlier run saved (it writes {MODEL_FIGURES.relative_to(REPO)}).",
+    )
     parser.add_argument("--kills", type=int, default=10, help="SIGKILL seeds.")
     parser.add_argument("--fuzz-scale", type=float, default=10.0, help="Multiplier on the CI fuzz example counts.")
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "reliability.md")
@@ -322,14 +471,22 @@ def main() -> None:
         (f"instant, seed {f_seed}", f)
         for f_seed, f in zip(args.seeds, fault_matrix_instant(args.seeds, args.records), strict=True)
     ]
-    if not args.no_model:
-        rows.append(
-            ("llama_cpp.server, seed 1", fault_matrix_llama(args.model_records, seed=1, timeout_s=args.model_timeout))
-        )
-    crash = crash_runs(args.kills)
+    timeout_s = args.model_timeout
+    if args.model_figures is not None:
+        saved = json.loads(args.model_figures.read_text(encoding="utf-8"))
+        timeout_s = saved["timeout_s"]
+        rows.append((f"llama_cpp.server, seed 1 (saved {saved['when']})", FaultFigures.from_dict(saved["figures"])))
+    elif not args.no_model:
+        figures = fault_matrix_llama(args.model_records, seed=1, timeout_s=timeout_s)
+        MODEL_FIGURES.parent.mkdir(parents=True, exist_ok=True)
+        saved = {"when": time.strftime("%Y-%m-%d %H:%M"), "timeout_s": timeout_s, "figures": figures.as_dict()}
+        MODEL_FIGURES.write_text(json.dumps(saved, indent=2) + "\n", encoding="utf-8")
+        rows.append(("llama_cpp.server, seed 1", figures))
+    crashes = {"screen": crash_runs(args.kills), "extract": extract_crash_runs(args.kills)}
+    adjudication = adjudication_kills(args.kills)
     cases, ok, seconds = fuzz(args.fuzz_scale)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    write_doc(args.out, rows, crash, cases, ok, seconds, sys.argv[1:], args.model_timeout)
+    write_doc(args.out, rows, crashes, adjudication, cases, ok, seconds, sys.argv[1:], timeout_s)
     print(f"wrote {args.out}", file=sys.stderr)
 
 

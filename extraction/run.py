@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from extraction.evidence_report import evidence_tally
 from extraction.extract import ExtractionOptions, extract_papers, extraction_columns
 from extraction.form import load_form
 from extraction.papers import Paper, collect_pdfs, context_budget, prepare_papers
@@ -139,7 +140,12 @@ def _bar(progress: Progress | None, total: int, label: str) -> Iterator[Callable
 
 
 def summarise(
-    ctx: _Context, engine: CallEngine, rows: list[dict[str, Any]], counts: dict[str, int], interrupted: bool
+    ctx: _Context,
+    engine: CallEngine,
+    rows: list[dict[str, Any]],
+    counts: dict[str, int],
+    interrupted: bool,
+    items: Sequence[str],
 ) -> RunSummary:
     warnings = [line for paper in ctx.papers for line in paper.notes() if paper.parsed.usable]
     return RunSummary(
@@ -155,6 +161,7 @@ def summarise(
         interrupted=interrupted,
         undecided=[r["record_id"] for r in rows if r.get("status") == "error" or r.get("decision") == "error"],
         warnings=warnings,
+        evidence=evidence_tally(rows, items),
     )
 
 
@@ -184,7 +191,7 @@ def run_extraction(
                 ctx.papers, loaded.form, ctx.template, engine, options, review_title=loaded.title, on_result=tick
             )
         write_table(ctx.out, outcome.rows, extraction_columns(loaded.form), what="extraction")
-        summary = summarise(ctx, engine, outcome.rows, outcome.counts, outcome.interrupted)
+        summary = summarise(ctx, engine, outcome.rows, outcome.counts, outcome.interrupted, loaded.form.names)
         _finish(ledger, summary)
     return summary
 
@@ -267,6 +274,6 @@ def run_full_text_screening(
                 on_result=tick,
             )
         write_full_text_decisions(ctx.out, rows, protocol)
-        summary = summarise(ctx, engine, rows, counts, interrupted)
+        summary = summarise(ctx, engine, rows, counts, interrupted, protocol.criterion_ids)
         _finish(ledger, summary)
     return summary

@@ -11,6 +11,7 @@ import itertools
 import json
 import os
 import re
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -21,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from faultproxy import FaultProxy
-from instant_server import record_key
+from instant_server import InstantServer, record_key
 
 from screening.decisions import read_decisions
 from winnow.records import read_records
@@ -89,6 +90,11 @@ class FaultFigures:
         data["injected"] = dict(self.injected)
         data["survived"] = dict(self.survived)
         return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> FaultFigures:
+        """Figures saved by an earlier run (the llama_cpp.server run takes over an hour to repeat)."""
+        return cls(**{**data, "injected": Counter(data["injected"]), "survived": Counter(data["survived"])})
 
 
 def parse_summary(stderr: str) -> dict[str, int]:
@@ -174,3 +180,55 @@ def screen_through_proxy(
     figures = measure(records, limit, out, workdir / "decisions.ledger.sqlite", proxy, done.stderr, since=since)
     figures.seconds = round(time.perf_counter() - started, 1)
     return done, figures
+
+
+def ledger_state(db: Path) -> tuple[str, int, int]:
+    """Integrity check, successful answers, and cache keys answered more than once (paid twice)."""
+    with sqlite3.connect(db) as conn:
+        integrity = conn.execute("PRAGMA integrity_check").fetchone()[0]
+        answered = conn.execute("SELECT count(*) FROM calls WHERE ok = 1").fetchone()[0]
+        doubled = conn.execute(
+            "SELECT count(*) FROM (SELECT cache_key FROM calls WHERE ok = 1 GROUP BY cache_key HAVING count(*) > 1)"
+        ).fetchone()[0]
+    return integrity, answered, doubled
+
+
+def kill_after(server: InstantServer, args: list[str], answers: int, extra_s: float) -> int:
+    """Start winnow, SIGKILL it once the server has sent ``answers`` more answers; return the exit signal."""
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env.pop("OPENAI_API_KEY", None)
+    start = server.answers
+    child = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    deadline = time.monotonic() + 120
+    while server.answers - start < answers and child.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.002)
+    time.sleep(extra_s)
+    child.send_signal(signal.SIGKILL)
+    code = child.wait()
+    server.wait_idle()
+    return code
+
+
+# -- winnow extract under the same kills --------------------------------------------
+EXTRACT_PDFS = ("phytochemical_phoenix_paludosa.pdf", "bmc_systematic_review_DVT_prophylaxis_trauma.pdf")
+EXTRACT_FORM = """name: small
+fields:
+  - {name: title, type: string, description: Title of the paper.}
+  - {name: sample_size, type: integer, description: Number of participants.}
+  - {name: design, type: one_of, categories: [trial, review, laboratory], description: Study design.}
+"""
+
+
+def write_extract_inputs(inputs: Path) -> Path:
+    """Two fixture PDFs and a three-field form: 38 chunk calls at 500 tokens a chunk."""
+    (inputs / "pdfs").mkdir(parents=True, exist_ok=True)
+    for name in EXTRACT_PDFS:
+        (inputs / "pdfs" / name).write_bytes((REPO / "tests" / "fixtures" / "pdfs" / name).read_bytes())
+    (inputs / "form.yaml").write_text(EXTRACT_FORM, encoding="utf-8")
+    return inputs
+
+
+def extract_command(base_url: str, inputs: Path, workdir: Path) -> list[str]:
+    args = screen_command(inputs / "pdfs", inputs / "form.yaml", base_url, workdir / "x.csv", "-j", "2")
+    args[args.index("screen")] = "extract"
+    return [*args, "--max-chunks", "0", "--chunk-tokens", "500"]

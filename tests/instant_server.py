@@ -91,6 +91,7 @@ class InstantServer:
         self.echo_auth_status = echo_auth_status
         self.requests = 0
         self.answers = 0
+        self.connections = 0
         self.lock = threading.Lock()
         server = self
 
@@ -101,6 +102,18 @@ class InstantServer:
 
             def log_message(self, *args: object) -> None:
                 return
+
+            def setup(self) -> None:
+                super().setup()
+                with server.lock:
+                    server.connections += 1
+
+            def finish(self) -> None:
+                try:
+                    super().finish()
+                finally:
+                    with server.lock:
+                        server.connections -= 1
 
             def do_GET(self) -> None:
                 self._json(200, {"object": "list", "data": [{"id": "instant", "object": "model"}]})
@@ -155,6 +168,17 @@ class InstantServer:
         self.port = int(self.httpd.server_address[1])
         self.base_url = f"http://127.0.0.1:{self.port}/v1"
         self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def wait_idle(self, timeout_s: float = 30.0) -> None:
+        """Wait until every client connection is closed and its requests counted.
+
+        A client killed with SIGKILL can leave a request in the socket that the
+        server reads (and counts) only after the kill; counting the next run's
+        requests before that would charge it one request too many.
+        """
+        deadline = time.monotonic() + timeout_s
+        while self.connections and time.monotonic() < deadline:
+            time.sleep(0.005)
 
     def start(self) -> InstantServer:
         self._thread.start()

@@ -21,6 +21,7 @@ import benchlib
 import cache
 import concurrency
 import embedded
+import extraction_embedded
 import overhead
 import pdf_parse
 import reports
@@ -122,6 +123,19 @@ def test_embedded(tmp_path: Path) -> None:
     figures = embedded.main(["--records", "1", "--rounds", "1", "--out", str(tmp_path / "e.json")])
     only = figures["rounds"][0]
     assert only["raw_records_per_min"] > 0 and only["winnow_records_per_min"] > 0
+
+
+@pytest.mark.model
+def test_extraction_embedded(tmp_path: Path) -> None:
+    pytest.importorskip("llama_cpp")
+    one = tmp_path / "pdfs"
+    one.mkdir()
+    shutil.copy(REPO / "tests" / "fixtures" / "pdfs" / "bmc_systematic_review_DVT_prophylaxis_trauma.pdf", one)
+    args = ["--pdfs", str(one), "--max-chunks", "1", "--work", str(tmp_path / "w"), "--out", str(tmp_path / "x.json")]
+    figures = extraction_embedded.main(args)
+    assert figures["pdfs"] == 1 and figures["calls_answered"] >= 1
+    assert figures["every_value_has_evidence_status"]
+    assert sum(figures["evidence_per_field"]["model_type"].values()) == 1
 
 
 def test_machine_header_names_versions() -> None:

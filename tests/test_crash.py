@@ -9,23 +9,19 @@ ledger, and never store an answer twice.
 
 from __future__ import annotations
 
-import os
 import random
 import signal
-import sqlite3
-import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from fault_run import run_winnow, screen_command
+from fault_run import extract_command, kill_after, ledger_state, run_winnow, screen_command, write_extract_inputs
 from instant_server import InstantServer
 
 from screening.decisions import read_decisions, read_table
 
-from support import DENNSTAEDT, PROVENANCE, REPO
+from support import DENNSTAEDT, PROVENANCE
 
 RECORDS = DENNSTAEDT / "records.csv"
 PROTOCOL = DENNSTAEDT / "protocol.yaml"
@@ -54,30 +50,6 @@ def command(server: InstantServer, workdir: Path) -> list[str]:
 def comparable(path: Path) -> pd.DataFrame:
     """The table without per-run provenance, which legitimately differs after a resume."""
     return read_decisions(path).drop(columns=list(PROVENANCE))
-
-
-def ledger_state(db: Path) -> tuple[str, int, int]:
-    with sqlite3.connect(db) as conn:
-        integrity = conn.execute("PRAGMA integrity_check").fetchone()[0]
-        answered = conn.execute("SELECT count(*) FROM calls WHERE ok = 1").fetchone()[0]
-        doubled = conn.execute(
-            "SELECT count(*) FROM (SELECT cache_key FROM calls WHERE ok = 1 GROUP BY cache_key HAVING count(*) > 1)"
-        ).fetchone()[0]
-    return integrity, answered, doubled
-
-
-def kill_after(server: InstantServer, args: list[str], answers: int, extra_s: float) -> int:
-    """Start winnow, SIGKILL it once the server has sent ``answers`` more answers; return the exit signal."""
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    env.pop("OPENAI_API_KEY", None)
-    start = server.answers
-    child = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
-    deadline = time.monotonic() + 120
-    while server.answers - start < answers and child.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.002)
-    time.sleep(extra_s)
-    child.send_signal(signal.SIGKILL)
-    return child.wait()
 
 
 @pytest.mark.parametrize("seed", SEEDS)
@@ -116,30 +88,12 @@ def test_sigkill_twice_in_a_row(server: InstantServer, baseline: pd.DataFrame, t
 
 
 # -- winnow extract -------------------------------------------------------------
-PDFS = ("phytochemical_phoenix_paludosa.pdf", "bmc_systematic_review_DVT_prophylaxis_trauma.pdf")
-FORM = """name: small
-fields:
-  - {name: title, type: string, description: Title of the paper.}
-  - {name: sample_size, type: integer, description: Number of participants.}
-  - {name: design, type: one_of, categories: [trial, review, laboratory], description: Study design.}
-"""
 EXTRACT_CALLS = 38  # 500-token chunks of the two PDFs
-
-
-def extract_command(server: InstantServer, inputs: Path, workdir: Path) -> list[str]:
-    args = screen_command(inputs / "pdfs", inputs / "form.yaml", server.base_url, workdir / "x.csv", "-j", "2")
-    args[args.index("screen")] = "extract"
-    return [*args, "--max-chunks", "0", "--chunk-tokens", "500"]
 
 
 @pytest.fixture(scope="module")
 def extract_inputs(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    inputs = tmp_path_factory.mktemp("extract-inputs")
-    (inputs / "pdfs").mkdir()
-    for name in PDFS:
-        (inputs / "pdfs" / name).write_bytes((REPO / "tests" / "fixtures" / "pdfs" / name).read_bytes())
-    (inputs / "form.yaml").write_text(FORM, encoding="utf-8")
-    return inputs
+    return write_extract_inputs(tmp_path_factory.mktemp("extract-inputs"))
 
 
 def extraction_table(path: Path) -> pd.DataFrame:
@@ -149,7 +103,7 @@ def extraction_table(path: Path) -> pd.DataFrame:
 @pytest.fixture(scope="module")
 def extract_baseline(server: InstantServer, extract_inputs: Path) -> pd.DataFrame:
     base = extract_inputs / "base"
-    assert run_winnow(extract_command(server, extract_inputs, base)).returncode == 0
+    assert run_winnow(extract_command(server.base_url, extract_inputs, base)).returncode == 0
     return extraction_table(base / "x.csv")
 
 
@@ -161,11 +115,13 @@ def test_sigkill_during_extract_then_rerun_equals_uninterrupted_run(
 
     rng = random.Random(100 + seed)
     workdir = tmp_path / "killed"
-    kill_after(server, extract_command(server, extract_inputs, workdir), rng.randint(1, EXTRACT_CALLS - 1), 0.0)
+    kill_after(
+        server, extract_command(server.base_url, extract_inputs, workdir), rng.randint(1, EXTRACT_CALLS - 1), 0.0
+    )
     integrity, answered_at_kill, doubled = ledger_state(workdir / "x.ledger.sqlite")
     assert integrity == "ok" and doubled == 0
     before = server.requests
-    done = run_winnow(extract_command(server, extract_inputs, workdir))
+    done = run_winnow(extract_command(server.base_url, extract_inputs, workdir))
     assert done.returncode == 0, done.stderr
     assert server.requests - before == EXTRACT_CALLS - answered_at_kill
     assert ledger_state(workdir / "x.ledger.sqlite") == ("ok", EXTRACT_CALLS, 0)

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from fault_run import run_winnow, screen_command
+from fault_run import ledger_state, run_winnow, screen_command
 from instant_server import InstantServer
 
 from support import DENNSTAEDT, REPO
@@ -30,16 +30,6 @@ N = 12
 def server() -> Iterator[InstantServer]:
     with InstantServer() as running:
         yield running
-
-
-def ledger_state(db: Path) -> tuple[str, int, int]:
-    with sqlite3.connect(db) as conn:
-        integrity = conn.execute("PRAGMA integrity_check").fetchone()[0]
-        answered = conn.execute("SELECT count(*) FROM calls WHERE ok = 1").fetchone()[0]
-        doubled = conn.execute(
-            "SELECT count(*) FROM (SELECT cache_key FROM calls WHERE ok = 1 GROUP BY cache_key HAVING count(*) > 1)"
-        ).fetchone()[0]
-    return integrity, answered, doubled
 
 
 def command(server: InstantServer, out: Path, db: Path) -> list[str]:

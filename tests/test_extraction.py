@@ -8,6 +8,7 @@ test_extraction_model.py.
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -301,6 +302,30 @@ def test_flow_rows_evidence_bad_pdfs_and_rerun_from_the_ledger(tmp_path: Path) -
     assert empty["status"] == "empty_file" and "empty file" in empty["error"]
     assert broken["status"] == "damaged" and broken["pdf_reason"].startswith(str(tmp_path))
     assert all(empty.get(f"field:{name}") is None for name in ("title", "country"))
+
+
+def test_evidence_per_field_counts_answered_pdfs_and_prints_within_80_columns(tmp_path: Path) -> None:
+    from rich.console import Console
+
+    from extraction.evidence_report import evidence_tally
+    from winnow.cli.summary import evidence_table
+
+    papers = prepare_papers([DVT, PHYTO, *bad_pdfs(tmp_path)], chunk_tokens=1500, max_chunks=2)
+    with Ledger(tmp_path / "l.sqlite") as ledger:
+        rows = run_extract(FakeModel(oracle(gold_lines())), ledger, papers).rows
+    names = load_form(FORM_A).form.names
+    tally = evidence_tally(rows, names)
+    assert all(sum(counts.values()) == 2 for counts in tally.values()), "the empty and broken PDFs have no evidence"
+    assert tally["study_design"]["verified"] >= 1 and tally["sample_size"]["not_reported"] >= 1
+    assert tally["funding_reported"]["no_quote"] >= 1
+    for name in names:
+        for status, n in tally[name].items():
+            assert n == sum(1 for r in rows[:2] if r[f"evidence:{name}"] == status)
+    console = Console(width=80, record=True, file=open(os.devnull, "w"))  # noqa: SIM115
+    console.print(evidence_table(tally))
+    text = console.export_text()
+    assert "study_design" in text and "verified" in text and "not rep." in text
+    assert max(len(line) for line in text.splitlines()) <= 80
 
 
 def test_failed_chunk_calls_leave_a_partial_row_with_the_error(tmp_path: Path) -> None:

@@ -8,6 +8,8 @@ one small chunk per PDF keep the run to a few calls.
 
 from __future__ import annotations
 
+import json
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -80,6 +82,12 @@ def test_extract_with_the_embedded_model(tmp_path: Path, pdfs: Path) -> None:
                     assert f"unverified:{field}" in row["flags"], "an unchecked value is never shown as fine"
     calls = all_calls(tmp_path / "x.ledger.sqlite")
     assert {c["stage"] for c in calls} == {"extract"} and {c["record_id"] for c in calls} == set(PDFS)
+    with sqlite3.connect(tmp_path / "x.ledger.sqlite") as conn:
+        summary = json.loads(conn.execute("SELECT summary_json FROM runs").fetchone()[0])
+    assert summary["evidence"] == {
+        f: {s: int((table[f"evidence:{f}"] == s).sum()) for s in summary["evidence"][f]}
+        for f in ("title", "sample_size", "design")
+    }, "the end-of-run report counts exactly the evidence statuses in the table"
     assert all(c["ok"] for c in calls)
     assert run_cli(*args) == 0
     assert len(all_calls(tmp_path / "x.ledger.sqlite")) == len(calls), "a re-run makes no new calls"

@@ -30,6 +30,8 @@ class RunSummary:
     interrupted: bool = False
     undecided: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    # Full-text runs: per extraction field or criterion, how many PDFs had each evidence status.
+    evidence: dict[str, dict[str, int]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

@@ -43,7 +43,43 @@ def print_summary(console: Console, summary: RunSummary, *, retry_command: str) 
         )
         # One unwrapped line without markup, so it can be copied and paths with [brackets] survive.
         console.print(f"  {retry_command}", markup=False, highlight=False, soft_wrap=True)
+    if summary.evidence:
+        console.print(evidence_table(summary.evidence))
     if summary.interrupted:
         console.print("[yellow]interrupted[/]: answered calls are in the ledger; re-run the same command to resume")
     console.print(f"[bold]decisions[/] {summary.outputs['decisions']}")
     console.print(f"[bold]ledger[/] {summary.outputs['ledger']}")
+
+
+# Column headings, short enough that ten columns fit 80 characters.
+_EVIDENCE_HEADINGS = {
+    "verified": "verified",
+    "verified_fuzzy": "fuzzy",
+    "wrong_page": "wrong pg",
+    "not_found": "not found",
+    "no_quote": "no quote",
+    "not_reported": "not rep.",
+    "conflict": "conflict",
+}
+
+
+def evidence_table(evidence: dict[str, dict[str, int]]) -> Table:
+    """PDFs per evidence status for each field or criterion; only statuses that occurred get a column."""
+    shown = [s for s in _EVIDENCE_HEADINGS if any(counts.get(s, 0) for counts in evidence.values())]
+    table = Table(
+        title="evidence per item (PDFs): a value counts only when its quote was found on its page",
+        title_justify="left",
+        box=None,
+        padding=(0, 1),
+    )
+    table.add_column("item", overflow="fold", max_width=24)
+    for status in shown:
+        table.add_column(_EVIDENCE_HEADINGS[status], justify="right")
+    totals = dict.fromkeys(shown, 0)
+    for item, counts in evidence.items():
+        table.add_row(item, *(str(counts.get(s, 0)) for s in shown))
+        for s in shown:
+            totals[s] += counts.get(s, 0)
+    if len(evidence) > 1:
+        table.add_row("[bold]all[/]", *(f"[bold]{totals[s]}[/]" for s in shown))
+    return table
