@@ -33,7 +33,9 @@ class FakeModel:
     is_embedded = False
 
     def __init__(
-        self, script: Callable[[ModelRequest, int], str | Exception] | None = None, max_concurrency: int | None = None
+        self,
+        script: Callable[[ModelRequest, int], str | Exception | ModelResponse] | None = None,
+        max_concurrency: int | None = None,
     ) -> None:
         self.model_id = "fake:scripted"
         self.max_concurrency = max_concurrency
@@ -51,6 +53,8 @@ class FakeModel:
         out = self._script(request, n)
         if isinstance(out, Exception):
             raise out
+        if isinstance(out, ModelResponse):
+            return out
         return ModelResponse(text=out, served_model="fake-1", prompt_tokens=100, completion_tokens=20)
 
 

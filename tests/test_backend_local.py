@@ -131,3 +131,20 @@ def test_ris_nbib_bibtex_csv_give_the_same_decisions(tmp_path: Path) -> None:
         pd.testing.assert_frame_equal(first[columns], table[columns], obj=name)
     assert len(ok_calls(tmp_path / "shared.sqlite")) == len(first), "same records in another format reuse answers"
     assert "no_abstract" in first.loc[first["record_id"] == "38000104", "flags"].item()
+
+
+def test_answer_cut_off_by_max_tokens_is_retried_within_the_context(tmp_path: Path) -> None:
+    """llama.cpp reports finish_reason "length"; the re-ask must not echo the cut answer (it would not fit)."""
+    out = tmp_path / "d.csv"
+    args = ("screen", RECORDS, "--protocol", PROTOCOL, "--limit", 1, "--max-tokens", 24, "--max-repairs", 1,
+            "--out", out, "--no-progress")  # fmt: skip
+    assert run_cli(*args) == 0
+    calls = all_calls(tmp_path / "d.ledger.sqlite")
+    assert [c["error_kind"] for c in calls] == ["invalid_output", "invalid_output"]
+    assert all(c["completion_tokens"] == 24 for c in calls)
+    import json
+
+    first, second = (json.loads(c["prompt_json"]) for c in calls)
+    assert second[:-1] == first and "cut off at the 24-token limit" in second[-1]["content"]
+    table = read_decisions(out)
+    assert table.loc[0, "decision"] == "error" and "invalid after 2 answer(s)" in table.loc[0, "error"]

@@ -91,6 +91,27 @@ def test_invalid_output_is_repaired_with_the_validation_error(tmp_path: Path) ->
     assert calls[0]["error_kind"] == "invalid_output" and calls[0]["raw_response"] == '{"decision": "maybe"}'
 
 
+def test_answer_cut_off_at_the_token_limit_is_asked_again_without_echoing_it(tmp_path: Path) -> None:
+    """Sending a limit-long broken answer back would overflow a small context; ask again, briefer."""
+    from winnow.backends.base import ModelResponse
+
+    cut = '{"criteria": {"I1": {"verdict": "met", "reason": "a very long reason that never en'
+
+    def script(request, n):  # type: ignore[no-untyped-def]
+        if n == 1:
+            return ModelResponse(text=cut, served_model="fake-1", extra={"finish_reason": "length"})
+        return answer_for(request)
+
+    model = FakeModel(script)
+    with Ledger(tmp_path / "l.sqlite") as ledger:
+        out = screen_records(records(1), PROTOCOL, TEMPLATE, engine(model, ledger), ScreeningOptions())
+    first, second = model.calls
+    assert second.messages[:-1] == first.messages, "asked again from the original prompt"
+    assert all(m["role"] != "assistant" for m in second.messages), "the cut-off answer is not sent back"
+    assert "cut off at the 768-token limit" in second.messages[-1]["content"]
+    assert out.rows[0]["decision"] == "include"
+
+
 def test_output_that_never_validates_becomes_an_error_row_with_raw_text(tmp_path: Path) -> None:
     model = FakeModel(lambda request, n: "not json at all")
     with Ledger(tmp_path / "l.sqlite") as ledger:

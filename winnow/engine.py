@@ -29,6 +29,10 @@ from winnow.retry import RetryPolicy
 REPAIR_MESSAGE = (
     "Your answer did not match the required JSON schema: {problem}. Reply again with only the corrected JSON object."
 )
+CUT_OFF_MESSAGE = (
+    "Your answer was cut off at the {max_tokens}-token limit before the JSON object was complete. "
+    "Reply again with the complete JSON object, and keep every text value short."
+)
 
 
 @dataclass(frozen=True)
@@ -208,14 +212,7 @@ class CallEngine:
             except ValueError as exc:
                 self._store(task, request, attempt_no, response=response, error=str(exc), error_kind="invalid_output")
                 self._bump("repairs")
-                request = replace(
-                    request,
-                    messages=(
-                        *request.messages,
-                        {"role": "assistant", "content": response.text[:4000]},
-                        {"role": "user", "content": REPAIR_MESSAGE.format(problem=exc)},
-                    ),
-                )
+                request = repair_request(task.request, request, response, exc)
                 continue
             call_id = self._store(task, request, attempt_no, response=response, parsed=parsed)
             row = self.ledger.call(call_id)
@@ -327,6 +324,29 @@ class CallEngine:
         with self._stats_lock:
             self.stats.errors += 1
             self.stats.errors_by_kind[kind] = self.stats.errors_by_kind.get(kind, 0) + 1
+
+
+def repair_request(
+    original: ModelRequest, last: ModelRequest, response: ModelResponse, problem: ValueError
+) -> ModelRequest:
+    """The request that asks again after an answer failed validation.
+
+    A broken answer is shown back with the problem, so the model can fix it. An answer
+    cut off at the token limit is not: it is as long as the limit, and sending it back
+    would push the next prompt past a small context (llama.cpp's 4,096 tokens) and fail
+    the task outright; the model is asked again, briefer, from the original prompt.
+    """
+    if response.extra.get("finish_reason") == "length":
+        note = CUT_OFF_MESSAGE.format(max_tokens=original.max_tokens)
+        return replace(original, messages=(*original.messages, {"role": "user", "content": note}))
+    return replace(
+        last,
+        messages=(
+            *last.messages,
+            {"role": "assistant", "content": response.text[:4000]},
+            {"role": "user", "content": REPAIR_MESSAGE.format(problem=problem)},
+        ),
+    )
 
 
 def _take(iterator: Iterator[CallTask], n: int) -> Iterable[CallTask]:

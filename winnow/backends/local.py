@@ -127,6 +127,7 @@ class LocalModel:
                 logits_processor=LogitsProcessorList([watcher]) if watcher else None,
             )
             text = result["choices"][0]["text"]
+            finish_reason = result["choices"][0].get("finish_reason")
             usage = result.get("usage") or {}
             probs = None
             if watcher is not None:
@@ -141,6 +142,7 @@ class LocalModel:
             completion_tokens=usage.get("completion_tokens"),
             label_probs=probs,
             confidence_source="next_token_logits" if probs else "none",
+            extra={"finish_reason": finish_reason},
         )
 
     def _label_probs(
