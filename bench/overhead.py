@@ -135,6 +135,59 @@ def profile_run(records: Path, out: Path, base_url: str) -> dict[str, Any]:
     }
 
 
+def http_client_costs(base_url: str, calls: int) -> dict[str, float]:
+    """CPU ms per call of the same screening request through three HTTP clients, side by side.
+
+    The openai SDK (as winnow calls it), httpx alone (the SDK's transport) and the
+    standard library's http.client, against the same server, so the share of the
+    per-record time that belongs to the HTTP client can be read off directly.
+    """
+    import http.client
+    import json
+    import urllib.parse
+
+    import httpx
+    import openai
+    from openai.types.chat import ChatCompletion
+
+    from screening.schema import answer_schema
+
+    body = {
+        "model": "bench",
+        "messages": [{"role": "system", "content": "s" * 1800}, {"role": "user", "content": "u" * 2200}],
+        "temperature": 0.0,
+        "max_tokens": 768,
+        "response_format": {
+            "type": "json_schema",
+            "json_schema": {"name": "screening_answer", "schema": answer_schema(("I1", "I2", "E1")), "strict": True},
+        },
+    }
+    sdk = openai.OpenAI(api_key="bench", base_url=base_url, max_retries=0)
+    plain = httpx.Client(base_url=base_url, headers={"Authorization": "Bearer bench"})
+    url = urllib.parse.urlsplit(base_url)
+    conn = http.client.HTTPConnection(url.hostname or "127.0.0.1", url.port)
+
+    def stdlib() -> Any:
+        data = json.dumps(body).encode()
+        headers = {"Content-Type": "application/json", "Authorization": "Bearer bench"}
+        conn.request("POST", f"{url.path}/chat/completions", body=data, headers=headers)
+        return json.loads(conn.getresponse().read())
+
+    clients = {
+        "openai SDK (winnow's call)": lambda: sdk.post("/chat/completions", body=body, cast_to=ChatCompletion),
+        "httpx alone": lambda: plain.post("/chat/completions", json=body).json(),
+        "http.client (stdlib)": stdlib,
+    }
+    costs: dict[str, float] = {}
+    for name, call in clients.items():
+        call()
+        started = time.process_time()
+        for _ in range(calls):
+            call()
+        costs[name] = round((time.process_time() - started) * 1000 / calls, 3)
+    return costs
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, default=10_000)
@@ -148,6 +201,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         cli = run_winnow(screen_args(records, work / "cli.csv", base_url))
         intervals = library_run(records, work / "lib.csv", base_url)
         profile = profile_run(profiled, work / "prof.csv", base_url)
+        clients = http_client_costs(base_url, min(500, args.records))
     n = args.records
     figures = {
         "records": n,
@@ -159,10 +213,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "per_record_p99_ms": round(percentile(intervals, 99), 3),
         "target_median_ms": 2.0,
         "profile": profile,
+        "http_client_cpu_ms_per_call": clients,
     }
     path = write_results("overhead", figures, out=args.out)
     print(f"{n} records: median {figures['per_record_median_ms']} ms, p99 {figures['per_record_p99_ms']} ms per record")
     print(f"CLI: {figures['cli_wall_ms_per_record']} ms wall, {figures['cli_cpu_ms_per_record']} ms CPU per record")
+    for client, ms in clients.items():
+        print(f"  HTTP client {client:32s} {ms:6.3f} ms CPU per call")
     for stage, pct in profile.get("shares_pct", {}).items():
         print(f"  {stage:45s} {pct:5.1f} %")
     print(f"wrote {path}")

@@ -54,6 +54,7 @@ def test_fake_server_answers_the_schema_and_enforces_rpm() -> None:
 
 def test_overhead(tmp_path: Path) -> None:
     figures = overhead.main(["--records", "30", "--profile-records", "10", "--out", str(tmp_path / "o.json")])
+    assert len(figures["http_client_cpu_ms_per_call"]) == 3
     assert figures["per_record_median_ms"] > 0 and figures["cli_cpu_ms_per_record"] > 0
     assert (tmp_path / "o.json").is_file()
 
