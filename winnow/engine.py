@@ -100,7 +100,7 @@ def cache_key(
     """Results are keyed by record, template, model, prompt text and every parameter that changes the answer.
 
     ``schema_digest`` is ``schema_sha256(request.schema)`` computed once by a caller
-    that builds many tasks on one schema (it was a seventh of a 10,000-record re-run).
+    that builds many tasks on one schema (per task it was a seventh of building 10,000 tasks).
     """
     payload = {
         "record": record_sha256,
