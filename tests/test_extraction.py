@@ -321,8 +321,9 @@ def test_evidence_per_field_counts_answered_pdfs_and_prints_within_80_columns(tm
     for name in names:
         for status, n in tally[name].items():
             assert n == sum(1 for r in rows[:2] if r[f"evidence:{name}"] == status)
-    console = Console(width=80, record=True, file=open(os.devnull, "w"))  # noqa: SIM115
-    console.print(evidence_table(tally))
+    with open(os.devnull, "w") as sink:
+        console = Console(width=80, record=True, file=sink)
+        console.print(evidence_table(tally))
     text = console.export_text()
     assert "study_design" in text and "verified" in text and "not rep." in text
     assert max(len(line) for line in text.splitlines()) <= 80
