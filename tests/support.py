@@ -130,3 +130,15 @@ class LlamaServer:
             self.proc.wait(timeout=10)
         except Exception:
             self.proc.kill()
+
+
+def render_text(renderable: Any, width: int = 80) -> str:
+    """What a rich renderable prints on a terminal of this width, as plain text."""
+    import os
+
+    from rich.console import Console
+
+    with open(os.devnull, "w") as sink:
+        console = Console(width=width, record=True, file=sink)
+        console.print(renderable)
+    return console.export_text()

@@ -26,6 +26,8 @@ from winnow.agreement.workload import compute_workload
 from winnow.errors import GoldSetError, InputError
 from winnow.gold import GoldRow, GoldSet, load_gold
 
+from support import render_text
+
 FIXTURES = Path(__file__).parent / "fixtures" / "agreement"
 Z = float(norm.ppf(0.975))
 
@@ -370,15 +372,12 @@ def test_report_json_has_wss_with_definition() -> None:
 
 
 def test_render_fits_80_columns() -> None:
-    from rich.console import Console
 
     gold = load_gold(FIXTURES / "gold.csv")
     report = build_agreement(
         match_decisions(read_decisions(FIXTURES / "decisions.csv"), FIXTURES / "decisions.csv", gold)
     )
-    console = Console(width=80, record=True, file=open("/dev/null", "w"))  # noqa: SIM115
-    console.print(render_agreement(report, width=80))
-    text = console.export_text()
+    text = render_text(render_agreement(report, width=80))
     assert max(len(line) for line in text.splitlines()) <= 80
     for needle in ("Sensitivity", "PABAK", "Gwet's AC1", "Krippendorff's alpha", "WSS@95", "RRF@10", "title/abstract"):
         assert needle in text

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from rich.console import Console
 
 from screening.decisions import read_decisions
 from winnow.agreement.compare import Matched, match_decisions
@@ -31,6 +30,8 @@ from winnow.cli.agree import audit as audit_command
 from winnow.errors import InputError
 from winnow.gold import load_gold
 from winnow.ledger import Ledger
+
+from support import render_text
 
 FIXTURES = Path(__file__).parent / "fixtures" / "agreement"
 RISK_ORDER = ["r05", "r03", "r04", "r09", "r06", "r12"]
@@ -77,9 +78,7 @@ def test_item_carries_everything_to_judge() -> None:
 def test_rendering_fits_80_columns_and_keeps_order() -> None:
     matched = matched_for()
     items = collect_disagreements(matched)
-    console = Console(width=80, record=True, file=open("/dev/null", "w"))  # noqa: SIM115
-    console.print(render_audit(matched, items))
-    text = console.export_text()
+    text = render_text(render_audit(matched, items))
     assert max(len(line) for line in text.splitlines()) <= 80
     positions = [text.index(f"  {rid}") for rid in RISK_ORDER]
     assert positions == sorted(positions)
@@ -131,7 +130,8 @@ def test_import_then_export(workdir: Path) -> None:
     assert rows[0]["who"] == "ana" and rows[0]["model_decision"] == "exclude" and rows[0]["gold_label"] == "include"
     assert rows[0]["run_id"] == "run-20250101-0001"
     out = export_adjudicated_gold(matched.gold, found, workdir / "adjudicated.csv")
-    exported = {row["record_id"]: row for row in csv.DictReader(out.open())}
+    with out.open() as handle:
+        exported = {row["record_id"]: row for row in csv.DictReader(handle)}
     assert exported["r03"]["label_included"] == "0" and exported["r03"]["original_label"] == "include"
     assert exported["r04"]["label_included"] == "1" and exported["r04"]["adjudicated"] == "yes"
     assert exported["r01"]["label_included"] == "1" and exported["r01"]["adjudicated"] == ""

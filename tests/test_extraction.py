@@ -8,7 +8,6 @@ test_extraction_model.py.
 from __future__ import annotations
 
 import json
-import os
 import re
 from pathlib import Path
 from typing import Any
@@ -36,7 +35,7 @@ from winnow.prices import PriceTable
 from winnow.retry import RetryPolicy
 from winnow.templates import load_template
 
-from support import REPO, FakeModel, run_cli
+from support import REPO, FakeModel, render_text, run_cli
 
 FIXTURES = REPO / "tests" / "fixtures" / "pdfs"
 DVT = FIXTURES / "bmc_systematic_review_DVT_prophylaxis_trauma.pdf"
@@ -305,8 +304,6 @@ def test_flow_rows_evidence_bad_pdfs_and_rerun_from_the_ledger(tmp_path: Path) -
 
 
 def test_evidence_per_field_counts_answered_pdfs_and_prints_within_80_columns(tmp_path: Path) -> None:
-    from rich.console import Console
-
     from extraction.evidence_report import evidence_tally
     from winnow.cli.summary import evidence_table
 
@@ -321,10 +318,7 @@ def test_evidence_per_field_counts_answered_pdfs_and_prints_within_80_columns(tm
     for name in names:
         for status, n in tally[name].items():
             assert n == sum(1 for r in rows[:2] if r[f"evidence:{name}"] == status)
-    with open(os.devnull, "w") as sink:
-        console = Console(width=80, record=True, file=sink)
-        console.print(evidence_table(tally))
-    text = console.export_text()
+    text = render_text(evidence_table(tally))
     assert "study_design" in text and "verified" in text and "not rep." in text
     assert max(len(line) for line in text.splitlines()) <= 80
 
