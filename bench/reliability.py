@@ -355,6 +355,22 @@ def _outcome_table(rows: list[tuple[str, FaultFigures]]) -> list[str]:
     return lines
 
 
+def _model_run_note(rows: list[tuple[str, FaultFigures]]) -> list[str]:
+    """Say why the real-model row has fewer records, when it has."""
+    model = [f for name, f in rows if name.startswith("llama")]
+    instant = [f.records for name, f in rows if name.startswith("instant")]
+    if not model or not instant or model[0].records >= max(instant):
+        return []
+    f = model[0]
+    per_record = f.seconds / f.records if f.records else 0.0
+    return [
+        f"The llama_cpp.server run screened {f.records} records (`--model-records {f.records}`), not "
+        f"{max(instant)}: a real model takes ~{per_record:.0f} s a record here, stalls included, on one core. "
+        "`--model-records 200` runs them all.",
+        "",
+    ]
+
+
 def write_doc(
     path: Path,
     fault_rows: list[tuple[str, FaultFigures]],
@@ -397,6 +413,7 @@ def write_doc(
         "",
         *_outcome_table(fault_rows),
         "",
+        *_model_run_note(fault_rows),
         "*Lost*: records missing from the decisions table. *Answers stored twice*: successful ledger rows",
         "sharing a cache key (the model paid twice for one record). *Clean answers sent twice*: the proxy",
         "passed an unaltered HTTP 200 for the same record more than once. With the instant server every such",
