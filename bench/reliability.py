@@ -124,18 +124,6 @@ def fault_matrix_llama(records: int, seed: int, timeout_s: float) -> FaultFigure
     return figures
 
 
-def _kill_figures() -> dict[str, Any]:
-    return {
-        "kills": 0,
-        "killed_mid_run": 0,
-        "lost": 0,
-        "duplicates": 0,
-        "differing_rows": 0,
-        "re_asked": 0,
-        "integrity_failures": 0,
-    }
-
-
 def _kill_seeds(
     server: InstantServer,
     command: Callable[[Path], list[str]],
@@ -151,7 +139,9 @@ def _kill_seeds(
     assert run_winnow(command(base)).returncode == 0
     calls = server.requests - before
     baseline = table(base)
-    figures = _kill_figures()
+    figures: dict[str, Any] = dict.fromkeys(
+        ("kills", "killed_mid_run", "lost", "duplicates", "differing_rows", "re_asked", "integrity_failures"), 0
+    )
     for seed in seeds:
         rng = random.Random(seed)
         workdir = root / f"seed{seed}"
