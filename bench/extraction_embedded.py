@@ -32,7 +32,7 @@ def figures_from(table_path: Path, ledger_path: Path, form_names: list[str]) -> 
     from extraction.evidence_report import evidence_tally
     from screening.decisions import read_table
 
-    table = read_table(table_path, what="extraction").fillna("")
+    table = read_table(table_path, what="extraction").astype(object).fillna("")
     rows = table.to_dict("records")
     evidence = evidence_tally(rows, form_names)
     reported = sum(n for counts in evidence.values() for s, n in counts.items() if s != "not_reported")
