@@ -102,7 +102,7 @@ def write_fixture(folder: Path, n: int, prevalence: float = 0.03, seed: int = 1)
 LIBRARY = """
 import sys
 from rich.console import Console
-from screening.decisions import read_decisions
+from winnow.screening.decisions import read_decisions
 from winnow.agreement.compare import match_decisions
 from winnow.agreement.report import build_agreement, render_agreement
 from winnow.gold import load_gold

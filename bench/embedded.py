@@ -49,10 +49,10 @@ print(json.dumps({"call_seconds": seconds, "completion_tokens": completion_token
 
 
 def prompts_for(records: Path) -> tuple[list[list[dict[str, str]]], dict[str, Any], Any]:
-    from screening.screen import ScreeningOptions, build_tasks
     from winnow.backends import build_model
     from winnow.protocol import load_protocol
     from winnow.records import read_records
+    from winnow.screening.screen import ScreeningOptions, build_tasks
     from winnow.templates import load_template
 
     model = build_model("local")

@@ -28,9 +28,9 @@ SHARED_PDFS = ROOT.parent / "shared" / "data" / "pdfs"
 
 
 def figures_from(table_path: Path, ledger_path: Path, form_names: list[str]) -> dict[str, Any]:
-    from extraction.evidence import CONFIDENT
-    from extraction.evidence_report import evidence_tally
-    from screening.decisions import read_table
+    from winnow.extraction.evidence import CONFIDENT
+    from winnow.extraction.evidence_report import evidence_tally
+    from winnow.screening.decisions import read_table
 
     table = read_table(table_path, what="extraction").astype(object).fillna("")
     rows = table.to_dict("records")
@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--out", type=Path, default=None, help="results JSON (default bench/results/NAME.json)")
     args = parser.parse_args(argv)
     sys.path.insert(0, str(ROOT))
-    from extraction.form import load_form
+    from winnow.extraction.form import load_form
 
     work = args.work or scratch("extraction-embedded")
     work.mkdir(parents=True, exist_ok=True)

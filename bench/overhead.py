@@ -77,8 +77,8 @@ class _Clock:
 
 def library_run(records: Path, out: Path, base_url: str) -> list[float]:
     """Per-record intervals (ms) from the library call behind ``winnow screen``."""
-    from screening.run import ScreeningRun, run_screening
     from winnow.engine import EngineConfig
+    from winnow.screening.run import ScreeningRun, run_screening
 
     clock = _Clock()
     job = ScreeningRun(
@@ -96,8 +96,8 @@ def library_run(records: Path, out: Path, base_url: str) -> list[float]:
 
 def profile_run(records: Path, out: Path, base_url: str) -> dict[str, Any]:
     """Stage shares of CPU time across all threads (yappi), or of the main thread (cProfile)."""
-    from screening.run import ScreeningRun, run_screening
     from winnow.engine import EngineConfig
+    from winnow.screening.run import ScreeningRun, run_screening
 
     job = ScreeningRun(
         input_path=records,
@@ -150,7 +150,7 @@ def http_client_costs(base_url: str, calls: int) -> dict[str, float]:
     import openai
     from openai.types.chat import ChatCompletion
 
-    from screening.schema import answer_schema
+    from winnow.screening.schema import answer_schema
 
     body = {
         "model": "bench",

@@ -33,7 +33,7 @@ PROGRAMS = {
     "winnow parse_pdf (pypdf + clean-up)": (
         None,
         """
-from extraction.pdf import parse_pdf
+from winnow.extraction.pdf import parse_pdf
 for path in paths:
     parsed = parse_pdf(path)
     pages += parsed.page_count
@@ -120,7 +120,7 @@ def cleanup_share(paths: list[Path]) -> dict[str, float]:
     import cProfile
     import pstats
 
-    from extraction.pdf import parse_pdf
+    from winnow.extraction.pdf import parse_pdf
 
     profiler = cProfile.Profile()
     profiler.enable()

@@ -170,7 +170,7 @@ def _kill_seeds(
 
 def crash_runs(n_seeds: int, records: int = 40) -> dict[str, Any]:
     """``winnow screen`` on 40 records, killed and resumed."""
-    from screening.decisions import read_decisions
+    from winnow.screening.decisions import read_decisions
 
     with InstantServer(delay_s=0.03) as server, tempfile.TemporaryDirectory(prefix="winnow-crash-") as tmp:
         figures = _kill_seeds(
@@ -188,7 +188,7 @@ def crash_runs(n_seeds: int, records: int = 40) -> dict[str, Any]:
 
 def extract_crash_runs(n_seeds: int) -> dict[str, Any]:
     """``winnow extract`` on two PDFs in 500-token chunks, killed and resumed."""
-    from screening.decisions import read_table
+    from winnow.screening.decisions import read_table
 
     with InstantServer(delay_s=0.03) as server, tempfile.TemporaryDirectory(prefix="winnow-crash-x-") as tmp:
         inputs = write_extract_inputs(Path(tmp) / "inputs")

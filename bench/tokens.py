@@ -29,9 +29,9 @@ CHARS_PER_TOKEN = 4
 
 def floor_tokens(records: Path) -> dict[str, float]:
     """The record's fenced text plus the criteria: what any prompt must carry."""
-    from screening.screen import render_criteria, render_record
     from winnow.protocol import load_protocol
     from winnow.records import read_records
+    from winnow.screening.screen import render_criteria, render_record
 
     protocol = load_protocol(PROTOCOL).protocol
     criteria = len(render_criteria(protocol)) / CHARS_PER_TOKEN

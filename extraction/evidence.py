@@ -1,7 +1,7 @@
 """Evidence for every extracted value, and the rules that merge answers from several chunks.
 
 Each chunk of a paper gets its own answer; each answered value carries a quote and
-a page, checked with :func:`extraction.quotes.verify_quote` against the parsed
+a page, checked with :func:`winnow.extraction.quotes.verify_quote` against the parsed
 page text. The merge rules, in one place:
 
 * a scalar field (string, integer, number, boolean, one_of) takes the **first
@@ -21,9 +21,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from extraction.form import ExtractionField, ExtractionForm
-from extraction.pdf import ParsedPdf
-from extraction.quotes import QuoteCheck, normalise_for_match, verify_quote
+from winnow.extraction.form import ExtractionField, ExtractionForm
+from winnow.extraction.pdf import ParsedPdf
+from winnow.extraction.quotes import QuoteCheck, normalise_for_match, verify_quote
 
 __all__ = [
     "CONFIDENT",

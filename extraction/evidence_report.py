@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from extraction.evidence import EVIDENCE_STATUSES
+from winnow.extraction.evidence import EVIDENCE_STATUSES
 
 # Full-text screening adds "conflict": verified quotes that support opposite verdicts.
 TALLY_STATUSES: tuple[str, ...] = (*EVIDENCE_STATUSES, "conflict")

@@ -11,11 +11,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from extraction.evidence import CONFIDENT, MergedField, merge_answers
-from extraction.form import ExtractionForm, FieldAnswerValidator
-from extraction.papers import Paper, page_ranges, paper_tasks
 from winnow.engine import CallEngine, CallResult
 from winnow.errors import Interrupted
+from winnow.extraction.evidence import CONFIDENT, MergedField, merge_answers
+from winnow.extraction.form import ExtractionForm, FieldAnswerValidator
+from winnow.extraction.papers import Paper, page_ranges, paper_tasks
 from winnow.templates import PromptTemplate
 
 __all__ = [

@@ -22,8 +22,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
 
-from screening.schema import validate_answer
 from winnow.errors import ProtocolError
+from winnow.screening.schema import validate_answer
 
 __all__ = [
     "FIELD_TYPES",

@@ -18,14 +18,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from extraction.evidence import CONFIDENT, check_quote, stated_page
-from extraction.papers import Paper, page_ranges, paper_tasks
-from screening.decisions import write_decisions
-from screening.schema import AnswerValidator, answer_schema
-from screening.screen import render_criteria
 from winnow.engine import CallEngine, CallResult
 from winnow.errors import Interrupted
+from winnow.extraction.evidence import CONFIDENT, check_quote, stated_page
+from winnow.extraction.papers import Paper, page_ranges, paper_tasks
 from winnow.protocol import Protocol
+from winnow.screening.decisions import write_decisions
+from winnow.screening.schema import AnswerValidator, answer_schema
+from winnow.screening.screen import render_criteria
 from winnow.templates import PromptTemplate
 
 __all__ = ["DEFAULT_FULL_TEXT_TEMPLATE", "CriterionEvidence", "merge_criterion", "screen_papers"]

@@ -14,11 +14,11 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from extraction.chunks import Chunk, chunk_pages, truncation_notes
-from extraction.pdf import ParsedPdf, parse_pdf
 from winnow.backends.base import Model, ModelRequest
 from winnow.engine import CallTask, cache_key
 from winnow.errors import InputError
+from winnow.extraction.chunks import Chunk, chunk_pages, truncation_notes
+from winnow.extraction.pdf import ParsedPdf, parse_pdf
 from winnow.fencing import fence
 from winnow.injection import looks_like_instructions
 from winnow.templates import PromptTemplate

@@ -61,7 +61,7 @@ class PdfPage:
 
     Attributes:
         number: 1-based physical page index (not the printed page label).
-        text: Cleaned text for the model (see ``extraction.text_cleanup``).
+        text: Cleaned text for the model (see ``winnow.extraction.text_cleanup``).
         raw_text: The parser's plain output, kept so quotes copied from it
             still verify. Only unencodable lone surrogates are replaced.
     """

@@ -16,17 +16,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from extraction.evidence_report import evidence_tally
-from extraction.extract import ExtractionOptions, extract_papers, extraction_columns
-from extraction.form import load_form
-from extraction.papers import Paper, collect_pdfs, context_budget, prepare_papers
-from screening.decisions import write_table
 from winnow import __version__
 from winnow.backends import Model, build_model
 from winnow.engine import CallEngine, CallResult, EngineConfig
+from winnow.extraction.evidence_report import evidence_tally
+from winnow.extraction.extract import ExtractionOptions, extract_papers, extraction_columns
+from winnow.extraction.form import load_form
+from winnow.extraction.papers import Paper, collect_pdfs, context_budget, prepare_papers
 from winnow.ledger import Ledger, default_ledger_path
 from winnow.prices import PriceTable
 from winnow.runs import RunSummary, new_run_id
+from winnow.screening.decisions import write_table
 from winnow.templates import PromptTemplate, load_template
 
 DEFAULT_EXTRACT_TEMPLATE = "extract_fields"
@@ -244,9 +244,9 @@ def run_full_text_screening(
     on_header: Callable[[dict[str, str]], None] | None = None,
 ) -> RunSummary:
     """Screen every PDF against the protocol's criteria and write a decisions table with quotes."""
-    from extraction.fulltext import screen_papers, write_full_text_decisions
-    from screening.screen import render_criteria
+    from winnow.extraction.fulltext import screen_papers, write_full_text_decisions
     from winnow.protocol import load_protocol
+    from winnow.screening.screen import render_criteria
 
     loaded = load_protocol(job.protocol_path)
     protocol = loaded.protocol

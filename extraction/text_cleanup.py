@@ -7,7 +7,7 @@ from math fonts. Everything here is a pure string function so it can be tested
 without a PDF; :func:`clean_pages` runs the whole pipeline over one document.
 
 The raw pypdf text is always kept next to the cleaned text (see
-``extraction.pdf.PdfPage``) because a quote may be copied from either; nothing
+``winnow.extraction.pdf.PdfPage``) because a quote may be copied from either; nothing
 here has to be reversible.
 """
 

@@ -17,11 +17,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from screening.run import ScreeningRun, select_records
-from screening.screen import build_tasks
 from winnow.backends import build_model
 from winnow.prices import PriceTable
 from winnow.protocol import load_protocol
+from winnow.screening.run import ScreeningRun, select_records
+from winnow.screening.screen import build_tasks
 from winnow.templates import load_template
 
 CHARS_PER_TOKEN = 4

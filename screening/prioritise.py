@@ -20,12 +20,12 @@ from typing import Any, Literal
 
 import numpy as np
 
-from screening.ranking import Ranker, RankingInputs
-from screening.stopping import StoppingCheck, StoppingRule, check
 from winnow.errors import InputError
 from winnow.ledger import Ledger
 from winnow.protocol import LoadedProtocol
 from winnow.records import Record
+from winnow.screening.ranking import Ranker, RankingInputs
+from winnow.screening.stopping import StoppingCheck, StoppingRule, check
 
 Answer = Literal["include", "exclude", "skip"]
 ANSWERS: tuple[Answer, ...] = ("include", "exclude", "skip")

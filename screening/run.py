@@ -10,8 +10,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from screening.decisions import output_format, write_decisions
-from screening.screen import ScreeningOptions, screen_records
 from winnow import __version__
 from winnow.backends import build_model
 from winnow.engine import CallEngine, CallResult, EngineConfig
@@ -21,6 +19,8 @@ from winnow.protocol import load_protocol
 from winnow.records import read_records
 from winnow.records.model import ReadResult, Record
 from winnow.runs import RunSummary, new_run_id
+from winnow.screening.decisions import output_format, write_decisions
+from winnow.screening.screen import ScreeningOptions, screen_records
 from winnow.templates import load_template
 
 DEFAULT_TEMPLATE = "screen_title_abstract"

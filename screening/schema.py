@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
-from screening.decisions import VERDICTS
+from winnow.screening.decisions import VERDICTS
 
 MODEL_DECISIONS = ("include", "exclude", "uncertain")
 ModelDecision = Literal["include", "exclude", "uncertain"]

@@ -12,7 +12,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from screening.schema import MODEL_DECISIONS, AnswerValidator, answer_schema
 from winnow.backends.base import Model, ModelRequest
 from winnow.engine import CallEngine, CallResult, CallTask, cache_key, schema_sha256
 from winnow.errors import Interrupted
@@ -20,6 +19,7 @@ from winnow.fencing import fence
 from winnow.injection import looks_like_instructions
 from winnow.protocol import Protocol
 from winnow.records.model import Record
+from winnow.screening.schema import MODEL_DECISIONS, AnswerValidator, answer_schema
 from winnow.templates import PromptTemplate
 
 NOT_SCREENED = "not screened: the run was interrupted; re-run the same command to resume"
@@ -75,6 +75,7 @@ def build_tasks(
             seed=options.seed,
             label_field="decision",
             labels=MODEL_DECISIONS,
+            positive_label="include",
         )
         sha256 = record.content_sha256  # a property that hashes on every access
         key = cache_key(

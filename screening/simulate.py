@@ -18,11 +18,11 @@ from typing import Any
 
 import numpy as np
 
-from screening.ranking import Ranker, RankingInputs
-from screening.stopping import StoppingRule, check
 from winnow.errors import GoldSetError
 from winnow.gold import GoldSet
 from winnow.records import Record
+from winnow.screening.ranking import Ranker, RankingInputs
+from winnow.screening.stopping import StoppingRule, check
 
 
 def draw_priors(gold: GoldSet, seed: int) -> tuple[str, str]:

@@ -24,8 +24,8 @@ from typing import Any
 from faultproxy import FaultProxy
 from instant_server import InstantServer, record_key
 
-from screening.decisions import read_decisions
 from winnow.records import read_records
+from winnow.screening.decisions import read_decisions
 
 from support import REPO
 

@@ -19,12 +19,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.stats import norm, t
 
-from screening.decisions import read_decisions
 from winnow.agreement.compare import match_decisions
 from winnow.agreement.report import build_agreement, render_agreement
 from winnow.agreement.workload import compute_workload
 from winnow.errors import GoldSetError, InputError
 from winnow.gold import GoldRow, GoldSet, load_gold
+from winnow.screening.decisions import read_decisions
 
 from support import render_text
 

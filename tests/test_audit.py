@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from screening.decisions import read_decisions
 from winnow.agreement.compare import Matched, match_decisions
 from winnow.audit import (
     AuditItem,
@@ -30,6 +29,7 @@ from winnow.cli.agree import audit as audit_command
 from winnow.errors import InputError
 from winnow.gold import load_gold
 from winnow.ledger import Ledger
+from winnow.screening.decisions import read_decisions
 
 from support import render_text
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from screening.decisions import read_decisions
+from winnow.screening.decisions import read_decisions
 
 from support import DENNSTAEDT, PROVENANCE, REPO, all_calls, ok_calls, run_cli
 

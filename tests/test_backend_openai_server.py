@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from screening.decisions import read_decisions
 from winnow.backends.base import ModelRequest
 from winnow.backends.local import bundled_gguf
 from winnow.backends.openai_compat import OpenAICompatibleModel
 from winnow.errors import TransientBackendError
+from winnow.screening.decisions import read_decisions
 
 from support import DENNSTAEDT, LlamaServer, all_calls, ok_calls, run_cli
 
@@ -35,9 +35,23 @@ def server() -> Iterator[LlamaServer]:
 def test_screen_through_openai_backend(server: LlamaServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     out = tmp_path / "d.jsonl"
-    code = run_cli("screen", DENNSTAEDT / "records.csv", "--protocol", DENNSTAEDT / "protocol.yaml",
-                   "--model", "openai:smollm2", "--base-url", server.base_url, "--limit", 3, "--out", out,
-                   "--concurrency", 2, "--no-progress")
+    code = run_cli(
+        "screen",
+        DENNSTAEDT / "records.csv",
+        "--protocol",
+        DENNSTAEDT / "protocol.yaml",
+        "--model",
+        "openai:smollm2",
+        "--base-url",
+        server.base_url,
+        "--limit",
+        3,
+        "--out",
+        out,
+        "--concurrency",
+        2,
+        "--no-progress",
+    )
     assert code == 0
     table = read_decisions(out)
     assert list(table["record_id"]) == ["1", "2", "3"]
@@ -49,9 +63,24 @@ def test_screen_through_openai_backend(server: LlamaServer, tmp_path: Path, monk
     refused = [c for c in all_calls(ledger) if not c["ok"]]
     assert all("json_schema" not in (c["error"] or "") for c in refused)
     n = len(all_calls(ledger))
-    assert run_cli("screen", DENNSTAEDT / "records.csv", "--protocol", DENNSTAEDT / "protocol.yaml",
-                   "--model", "openai:smollm2", "--base-url", server.base_url, "--limit", 3, "--out", out,
-                   "--no-progress") == 0
+    assert (
+        run_cli(
+            "screen",
+            DENNSTAEDT / "records.csv",
+            "--protocol",
+            DENNSTAEDT / "protocol.yaml",
+            "--model",
+            "openai:smollm2",
+            "--base-url",
+            server.base_url,
+            "--limit",
+            3,
+            "--out",
+            out,
+            "--no-progress",
+        )
+        == 0
+    )
     assert len(all_calls(ledger)) == n
 
 
@@ -65,11 +94,14 @@ def test_backend_falls_back_from_json_schema_and_reads_logprobs(server: LlamaSer
     }
     request = ModelRequest(
         messages=({"role": "user", "content": "Is a CT scan a medical image? Answer include or exclude in JSON."},),
-        schema=schema, max_tokens=30, label_field="decision", labels=("include", "exclude", "uncertain"),
+        schema=schema,
+        max_tokens=30,
+        label_field="decision",
+        labels=("include", "exclude", "uncertain"),
     )
     response = model.complete(request)
     assert model.method == "json_object"
-    assert response.extra["structured_method"] == "json_object"
+    assert response.structured_method == "json_object"
     assert response.text.strip().startswith("{")
     if response.label_probs is not None:
         assert response.confidence_source == "token_logprobs"

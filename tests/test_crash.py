@@ -19,7 +19,7 @@ import pytest
 from fault_run import extract_command, kill_after, ledger_state, run_winnow, screen_command, write_extract_inputs
 from instant_server import InstantServer
 
-from screening.decisions import read_decisions, read_table
+from winnow.screening.decisions import read_decisions, read_table
 
 from support import DENNSTAEDT, PROVENANCE
 

@@ -7,11 +7,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from screening.ranking import ranking_inputs
 from winnow import embeddings
 from winnow.gold import load_gold
 from winnow.protocol import load_protocol
 from winnow.records import read_records
+from winnow.screening.ranking import ranking_inputs
 
 FIXTURE = Path(__file__).parent / "fixtures" / "prioritise"
 

@@ -14,12 +14,6 @@ from typing import Any
 
 import pytest
 
-from extraction.evidence import FieldEvidence, check_answer, merge_field
-from extraction.extract import ExtractionOptions, extract_papers, extraction_columns
-from extraction.form import ExtractionField, ExtractionForm, FieldAnswerValidator, load_form
-from extraction.papers import page_ranges, prepare_papers
-from extraction.pdf import parse_pdf
-from screening.decisions import read_table, write_table
 from winnow.agreement.extraction import (
     build_extraction_agreement,
     compare_values,
@@ -29,10 +23,16 @@ from winnow.agreement.extraction import (
 from winnow.backends.base import ModelRequest
 from winnow.engine import CallEngine, EngineConfig
 from winnow.errors import GoldSetError, ProtocolError
+from winnow.extraction.evidence import FieldEvidence, check_answer, merge_field
+from winnow.extraction.extract import ExtractionOptions, extract_papers, extraction_columns
+from winnow.extraction.form import ExtractionField, ExtractionForm, FieldAnswerValidator, load_form
+from winnow.extraction.papers import page_ranges, prepare_papers
+from winnow.extraction.pdf import parse_pdf
 from winnow.fencing import clean_untrusted
 from winnow.ledger import Ledger
 from winnow.prices import PriceTable
 from winnow.retry import RetryPolicy
+from winnow.screening.decisions import read_table, write_table
 from winnow.templates import load_template
 
 from support import REPO, FakeModel, render_text, run_cli
@@ -304,8 +304,8 @@ def test_flow_rows_evidence_bad_pdfs_and_rerun_from_the_ledger(tmp_path: Path) -
 
 
 def test_evidence_per_field_counts_answered_pdfs_and_prints_within_80_columns(tmp_path: Path) -> None:
-    from extraction.evidence_report import evidence_tally
     from winnow.cli.summary import evidence_table
+    from winnow.extraction.evidence_report import evidence_tally
 
     papers = prepare_papers([DVT, PHYTO, *bad_pdfs(tmp_path)], chunk_tokens=1500, max_chunks=2)
     with Ledger(tmp_path / "l.sqlite") as ledger:

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from extraction.evidence import EVIDENCE_STATUSES
-from screening.decisions import read_decisions, read_table
+from winnow.extraction.evidence import EVIDENCE_STATUSES
+from winnow.screening.decisions import read_decisions, read_table
 
 from support import REPO, all_calls, run_cli
 

@@ -18,7 +18,7 @@ from fault_run import run_winnow, screen_command, screen_through_proxy
 from faultproxy import FAULTS, FaultProxy
 from instant_server import InstantServer
 
-from screening.decisions import read_decisions
+from winnow.screening.decisions import read_decisions
 
 from support import DENNSTAEDT, LlamaServer
 

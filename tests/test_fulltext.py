@@ -12,14 +12,14 @@ from typing import Any
 
 import pytest
 
-from extraction.fulltext import CriterionEvidence, merge_criterion, screen_papers
-from extraction.papers import prepare_papers
-from screening.decisions import decision_columns, read_decisions
 from winnow.backends.base import ModelRequest
 from winnow.engine import CallEngine, EngineConfig
+from winnow.extraction.fulltext import CriterionEvidence, merge_criterion, screen_papers
+from winnow.extraction.papers import prepare_papers
 from winnow.ledger import Ledger
 from winnow.prices import PriceTable
 from winnow.protocol import load_protocol
+from winnow.screening.decisions import decision_columns, read_decisions
 from winnow.templates import load_template
 
 from support import DENNSTAEDT, REPO, FakeModel, run_cli
@@ -91,7 +91,7 @@ def test_cli_full_text_writes_quote_columns_and_keeps_bad_pdfs(tmp_path: Path, m
     (folder / DVT.name).write_bytes(DVT.read_bytes())
     (folder / "empty.pdf").write_bytes(b"")
     model = FakeModel(scripted({c.id: ("met", REAL_QUOTE, 1) for c in PROTOCOL.criteria.inclusion}, "include"))
-    monkeypatch.setattr("extraction.run.build_model", lambda *a, **k: model)
+    monkeypatch.setattr("winnow.extraction.run.build_model", lambda *a, **k: model)
     out = tmp_path / "ft.csv"
     args = ("screen", folder, "--protocol", DENNSTAEDT / "protocol.yaml", "--full-text", "--max-chunks", 2,
             "--out", out, "--no-progress")  # fmt: skip

@@ -24,8 +24,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from extraction.pdf import ParsedPdf, parse_pdf
 from winnow.errors import WinnowError
+from winnow.extraction.pdf import ParsedPdf, parse_pdf
 from winnow.gold import load_gold
 from winnow.protocol import load_protocol
 from winnow.records import ReadResult, read_records

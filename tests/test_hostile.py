@@ -23,12 +23,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from instant_server import InstantServer
 
-from screening.decisions import read_decisions
-from screening.schema import AnswerValidator
-from screening.screen import ScreeningOptions, build_tasks
 from winnow.backends.base import ModelRequest
 from winnow.protocol import load_protocol
 from winnow.records import read_records
+from winnow.screening.decisions import read_decisions
+from winnow.screening.schema import AnswerValidator
+from winnow.screening.screen import ScreeningOptions, build_tasks
 from winnow.templates import load_template
 
 from support import DENNSTAEDT, FakeModel, answer_for

@@ -19,10 +19,10 @@ import pytest
 from fault_run import run_winnow, screen_command
 from instant_server import InstantServer
 
-from screening.decisions import read_decisions
 from winnow.errors import LedgerError
 from winnow.ledger import CallRow, Ledger
 from winnow.ledger.migrations import MIGRATIONS
+from winnow.screening.decisions import read_decisions
 
 from support import DENNSTAEDT, REPO
 

@@ -20,9 +20,10 @@ import pytest
 from pypdf import PdfWriter
 from pypdf.generic import DecodedStreamObject, DictionaryObject, NameObject
 
-from extraction.chunks import chunk_pages, page_marker, truncation_notes
-from extraction.pdf import ParsedPdf, PdfPage, available_parsers, parse_pdf, register_parser
-from extraction.text_cleanup import (
+from winnow.errors import PdfError
+from winnow.extraction.chunks import chunk_pages, page_marker, truncation_notes
+from winnow.extraction.pdf import ParsedPdf, PdfPage, available_parsers, parse_pdf, register_parser
+from winnow.extraction.text_cleanup import (
     clean_pages,
     dehyphenate,
     fix_surrogates,
@@ -31,7 +32,6 @@ from extraction.text_cleanup import (
     repeated_edge_lines,
     word_vocabulary,
 )
-from winnow.errors import PdfError
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).parent / "fixtures" / "pdfs"

@@ -19,8 +19,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from extraction.pdf import ParsedPdf, PdfPage, parse_pdf
-from extraction.quotes import MIN_FUZZY_CHARS, QuoteCheck, normalise_for_match, verify_quote
+from winnow.extraction.pdf import ParsedPdf, PdfPage, parse_pdf
+from winnow.extraction.quotes import MIN_FUZZY_CHARS, QuoteCheck, normalise_for_match, verify_quote
 
 logging.getLogger("pypdf").setLevel(logging.ERROR)
 

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 from instant_server import InstantServer
 
-from screening.estimate import Estimate, estimate_screening
-from screening.run import ScreeningRun
-from screening.screen import ScreeningOptions
 from winnow.engine import EngineConfig
+from winnow.screening.estimate import Estimate, estimate_screening
+from winnow.screening.run import ScreeningRun
+from winnow.screening.screen import ScreeningOptions
 
 from support import DENNSTAEDT, run_cli
 

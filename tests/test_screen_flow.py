@@ -12,8 +12,6 @@ from pathlib import Path
 
 import pytest
 
-from screening.decisions import read_decisions, write_decisions
-from screening.screen import ScreeningOptions, final_decision, screen_records
 from winnow.engine import CallEngine, EngineConfig
 from winnow.errors import BackendError, TransientBackendError
 from winnow.ledger import Ledger
@@ -21,6 +19,8 @@ from winnow.prices import PriceTable
 from winnow.protocol import load_protocol
 from winnow.records.model import Record
 from winnow.retry import RetryPolicy
+from winnow.screening.decisions import read_decisions, write_decisions
+from winnow.screening.screen import ScreeningOptions, final_decision, screen_records
 from winnow.templates import load_template
 
 from support import DENNSTAEDT, FakeModel, answer_for
@@ -99,7 +99,7 @@ def test_answer_cut_off_at_the_token_limit_is_asked_again_without_echoing_it(tmp
 
     def script(request, n):  # type: ignore[no-untyped-def]
         if n == 1:
-            return ModelResponse(text=cut, served_model="fake-1", extra={"finish_reason": "length"})
+            return ModelResponse(text=cut, served_model="fake-1", finish_reason="length")
         return answer_for(request)
 
     model = FakeModel(script)
@@ -218,8 +218,8 @@ def test_ledger_refuses_second_successful_answer(tmp_path: Path) -> None:
 
 
 def test_strict_schema_drops_length_keywords_but_validator_keeps_them() -> None:
-    from screening.schema import AnswerValidator, answer_schema
     from winnow.backends.openai_compat import strict_subset
+    from winnow.screening.schema import AnswerValidator, answer_schema
 
     schema = answer_schema(["I1"])
     strict = strict_subset(schema)
@@ -233,7 +233,7 @@ def test_strict_schema_drops_length_keywords_but_validator_keeps_them() -> None:
 
 
 def test_raw_control_characters_inside_strings_are_accepted() -> None:
-    from screening.schema import AnswerValidator
+    from winnow.screening.schema import AnswerValidator
 
     text = '{"criteria": {"I1": {"verdict": "met", "reason": "a\tb"}}, "rationale": "x\ny", "decision": "include"}'
     assert AnswerValidator(["I1"])(text)["rationale"] == "x\ny"
@@ -256,7 +256,7 @@ def test_cache_keys_survive_the_speed_work() -> None:
     The expected digest was computed by the code before the schema was hashed once per
     run and the prompt formatted part by part; if it changes, say so in the release notes.
     """
-    from screening.screen import build_tasks
+    from winnow.screening.screen import build_tasks
 
     task = build_tasks(records(1), PROTOCOL, TEMPLATE, FakeModel(), ScreeningOptions())[0]
     assert task.cache_key == KEY_OF_RECORD_0

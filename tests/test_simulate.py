@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from screening.simulate import CurveFigures, draw_priors
 from winnow.gold import load_gold
+from winnow.screening.simulate import CurveFigures, draw_priors
 
 from support import run_cli
 

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from screening.stopping import StoppingRule, buscar_p_value, check, excludes_at_the_end
+from winnow.screening.stopping import StoppingRule, buscar_p_value, check, excludes_at_the_end
 
 
 def test_nothing_found_cannot_reject() -> None:

@@ -71,8 +71,11 @@ def test_fence_shows_invisible_controls() -> None:
     assert "[U+202E]" in fenced and "[U+0007]" in fenced
 
 
-def test_a_plain_checkout_finds_the_shipped_prompts(tmp_path: Path) -> None:
-    """CI once failed here: ``python -m winnow`` from the repo root has no ``winnow.prompts``.
+def test_a_plain_checkout_finds_the_stage_packages_and_the_shipped_prompts(tmp_path: Path) -> None:
+    """CI once failed here: ``python -m winnow`` from the repo root had no ``winnow.prompts``.
+
+    The install maps ``screening/``, ``extraction/`` and ``prompts/`` into ``winnow``; a
+    checkout must resolve the same names to the same folders.
 
     ``-S`` plus dropping any editable-install finder leaves only the checkout on ``sys.path``
     (site-packages are added back for the dependencies), as in a non-editable install run
@@ -83,6 +86,7 @@ def test_a_plain_checkout_finds_the_shipped_prompts(tmp_path: Path) -> None:
     code = (
         f"import sys; sys.path[:0] = {paths!r}; "
         "sys.meta_path[:] = [f for f in sys.meta_path if 'editable' not in repr(f).lower()]; "
+        "import winnow.screening.screen, winnow.extraction.form; "
         "from winnow.templates import prompts_dir, load_template; "
         "print(prompts_dir()); load_template('screen_title_abstract')"
     )

@@ -248,7 +248,7 @@ class CallEngine:
                     )
                     self._bump("failed_attempts")
                     raise
-                response.extra["latency_ms"] = (time.perf_counter() - started) * 1000
+                response.latency_ms = (time.perf_counter() - started) * 1000
                 return response, attempt_no
         raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
 
@@ -270,9 +270,7 @@ class CallEngine:
                 self.model.model_id, response.prompt_tokens, response.completion_tokens, response.cached_tokens
             )
             self._count_usage(response, cost)
-        p_include = None
-        if response is not None and response.label_probs and request.labels:
-            p_include = response.label_probs.get(request.labels[0])
+        p_include = response.p_label(request.positive_label) if response is not None else None
         self._bump("calls")
         return self.ledger.add_call(
             CallRow(
@@ -296,7 +294,7 @@ class CallEngine:
                 prompt_tokens=response.prompt_tokens if response else None,
                 completion_tokens=response.completion_tokens if response else None,
                 cached_tokens=response.cached_tokens if response else None,
-                latency_ms=response.extra.get("latency_ms") if response else latency_ms,
+                latency_ms=response.latency_ms if response else latency_ms,
                 cost_usd=cost,
                 p_include=p_include,
                 confidence_source=response.confidence_source if response else None,
@@ -336,7 +334,7 @@ def repair_request(
     would push the next prompt past a small context (llama.cpp's 4,096 tokens) and fail
     the task outright; the model is asked again, briefer, from the original prompt.
     """
-    if response.extra.get("finish_reason") == "length":
+    if response.finish_reason == "length":
         note = CUT_OFF_MESSAGE.format(max_tokens=original.max_tokens)
         return replace(original, messages=(*original.messages, {"role": "user", "content": note}))
     return replace(

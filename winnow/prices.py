@@ -9,6 +9,7 @@ from pathlib import Path
 
 import yaml
 
+from winnow.backends import is_embedded_id
 from winnow.errors import InputError
 
 
@@ -48,7 +49,7 @@ class PriceTable:
         self, model_id: str, prompt_tokens: int | None, completion_tokens: int | None, cached_tokens: int | None = None
     ) -> float | None:
         """USD for one call; 0 for the embedded model; None when the model is not priced."""
-        if model_id.startswith("local"):
+        if is_embedded_id(model_id):
             return 0.0
         price = self._prices.get(model_id)
         if price is None or prompt_tokens is None or completion_tokens is None:
@@ -58,4 +59,4 @@ class PriceTable:
         return ((prompt_tokens - cached) * price.input + cached * cached_rate + completion_tokens * price.output) / 1e6
 
     def known(self, model_id: str) -> bool:
-        return model_id.startswith("local") or model_id in self._prices
+        return is_embedded_id(model_id) or model_id in self._prices

@@ -14,8 +14,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from extraction.form import ExtractionForm
 from winnow.errors import ProtocolError
+from winnow.extraction.form import ExtractionForm
 
 CRITERION_ID = r"^[A-Za-z][A-Za-z0-9_.-]{0,31}$"
 

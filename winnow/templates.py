@@ -62,16 +62,8 @@ class PromptTemplate:
 
 
 def prompts_dir() -> Path:
-    """The shipped prompts, whether winnow is installed or run from a checkout.
-
-    An install maps ``prompts/`` to ``winnow.prompts``. A plain checkout on ``sys.path``
-    (``python -m winnow`` from the repo root) has no such package, so the folder next
-    to the ``winnow`` package is used instead.
-    """
-    try:
-        return Path(str(resources.files("winnow.prompts")))
-    except ModuleNotFoundError:
-        return Path(__file__).resolve().parent.parent / "prompts"
+    """The shipped prompts: ``prompts/`` is ``winnow.prompts`` when installed and in a checkout."""
+    return Path(str(resources.files("winnow.prompts")))
 
 
 def resolve_template(name_or_path: str) -> Path:

@@ -32,11 +32,18 @@ from typing import Any
 import pandas as pd
 from rapidfuzz import fuzz
 
-from extraction.evidence import EVIDENCE_STATUSES
-from extraction.form import CATEGORICAL_TYPES, LIST_TYPES, NUMERIC_TYPES, ExtractionField, ExtractionForm, load_form
-from extraction.quotes import normalise_for_match
 from winnow.agreement.metrics import Estimate, ac1, kappa, wilson
 from winnow.errors import GoldSetError, InputError
+from winnow.extraction.evidence import EVIDENCE_STATUSES
+from winnow.extraction.form import (
+    CATEGORICAL_TYPES,
+    LIST_TYPES,
+    NUMERIC_TYPES,
+    ExtractionField,
+    ExtractionForm,
+    load_form,
+)
+from winnow.extraction.quotes import normalise_for_match
 
 __all__ = [
     "ExtractionGold",

@@ -192,9 +192,10 @@ def build_agreement(
 
 def model_warnings(models: Sequence[str]) -> list[str]:
     """Said wherever figures from the embedded model are shown, so nobody cites them."""
+    from winnow.backends import is_embedded_id
     from winnow.backends.local import EMBEDDED_WARNING
 
-    return [EMBEDDED_WARNING] if any(str(m).startswith("local") for m in models) else []
+    return [EMBEDDED_WARNING] if any(is_embedded_id(m) for m in models) else []
 
 
 def build_comparison(reports: Sequence[dict[str, Any]]) -> dict[str, Any]:

@@ -13,7 +13,26 @@ from typing import Any
 from winnow.backends.base import Model, ModelRequest, ModelResponse
 from winnow.errors import BackendError
 
-__all__ = ["PROVIDERS", "Model", "ModelRequest", "ModelResponse", "build_model", "default_model_id"]
+__all__ = [
+    "PROVIDERS",
+    "Model",
+    "ModelRequest",
+    "ModelResponse",
+    "build_model",
+    "default_model_id",
+    "is_embedded_id",
+]
+
+EMBEDDED_PROVIDER = "local"
+
+
+def is_embedded_id(model_id: str) -> bool:
+    """Whether a model id as stored in a table or ledger names the embedded model.
+
+    A built model says so itself (``Model.is_embedded``); this is for ids read back
+    from files, where only the provider prefix is left.
+    """
+    return str(model_id).partition(":")[0] == EMBEDDED_PROVIDER
 
 
 def _local(name: str, **options: Any) -> Model:
@@ -34,7 +53,7 @@ def _openai(name: str, **options: Any) -> Model:
     )
 
 
-PROVIDERS: dict[str, Callable[..., Model]] = {"local": _local, "openai": _openai}
+PROVIDERS: dict[str, Callable[..., Model]] = {EMBEDDED_PROVIDER: _local, "openai": _openai}
 
 
 def default_model_id() -> str:

@@ -7,13 +7,18 @@ where the backend can give them honestly, label probabilities. Everything else
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 
 @dataclass(frozen=True)
 class ModelRequest:
-    """What a backend is asked; ``labels``/``label_field`` say which probability to read."""
+    """What a backend is asked.
+
+    ``label_field`` names the answer field whose value is a label, ``labels`` its choices
+    (the backend reads a probability for each), and ``positive_label`` the one whose
+    probability is P(include). Naming it keeps that figure independent of list order.
+    """
 
     messages: tuple[dict[str, str], ...]
     schema: dict[str, Any]
@@ -23,6 +28,7 @@ class ModelRequest:
     seed: int | None = 0
     label_field: str | None = None
     labels: tuple[str, ...] = ()
+    positive_label: str | None = None
 
 
 @dataclass
@@ -36,7 +42,15 @@ class ModelResponse:
     cached_tokens: int | None = None
     label_probs: dict[str, float] | None = None
     confidence_source: str = "none"
-    extra: dict[str, Any] = field(default_factory=dict)
+    finish_reason: str | None = None
+    structured_method: str | None = None
+    latency_ms: float | None = None
+
+    def p_label(self, label: str | None) -> float | None:
+        """P(label) where the backend gave label probabilities, else None (never invented)."""
+        if label is None or not self.label_probs:
+            return None
+        return self.label_probs.get(label)
 
 
 @runtime_checkable

@@ -142,7 +142,7 @@ class LocalModel:
             completion_tokens=usage.get("completion_tokens"),
             label_probs=probs,
             confidence_source="next_token_logits" if probs else "none",
-            extra={"finish_reason": finish_reason},
+            finish_reason=finish_reason,
         )
 
     def _label_probs(

@@ -168,7 +168,8 @@ class OpenAICompatibleModel:
             cached_tokens=cached,
             label_probs=probs,
             confidence_source="token_logprobs" if probs else "none",
-            extra={"structured_method": method, "finish_reason": choice.finish_reason},
+            structured_method=method,
+            finish_reason=choice.finish_reason,
         )
 
 

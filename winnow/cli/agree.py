@@ -65,9 +65,9 @@ def _json(data: Any) -> None:
 
 
 def _load(decisions: Path, gold_path: Path, reference_standard: str | None, allow_missing: bool) -> Any:
-    from screening.decisions import read_decisions
     from winnow.agreement.compare import match_decisions
     from winnow.gold import load_gold
+    from winnow.screening.decisions import read_decisions
 
     gold = load_gold(gold_path, reference_standard=reference_standard)
     return match_decisions(read_decisions(decisions), decisions, gold, allow_missing=allow_missing)
@@ -316,8 +316,8 @@ def _is_extraction_gold(gold_path: Path) -> bool:
 
 
 def _match_extraction(table_path: Path, gold_path: Path, protocol_path: Path | None) -> Any:
-    from screening.decisions import read_table
     from winnow.agreement.extraction import load_extraction_gold, match_extraction
+    from winnow.screening.decisions import read_table
 
     table = read_table(table_path, what="extraction")
     return match_extraction(table, table_path, load_extraction_gold(gold_path), protocol_path=protocol_path)

@@ -49,8 +49,8 @@ def full_text_options(func: Callable[..., Any]) -> Callable[..., Any]:
 
 def build_full_text_job(kw: dict[str, Any], *, template: str, max_tokens: int) -> Any:
     """The FullTextRun for a command's parsed options."""
-    from extraction.run import FullTextRun
     from winnow.engine import EngineConfig
+    from winnow.extraction.run import FullTextRun
     from winnow.retry import RetryPolicy
 
     return FullTextRun(
@@ -150,8 +150,8 @@ def extract(ctx: click.Context, **kw: Any) -> int:
     reason and the batch goes on. Re-running makes no new calls for chunks
     already answered.
     """
-    from extraction.form import load_form
-    from extraction.run import run_extraction
+    from winnow.extraction.form import load_form
+    from winnow.extraction.run import run_extraction
 
     fields = len(load_form(kw["protocol_path"]).form.fields)
     max_tokens = reply_tokens(ctx, kw["max_tokens"], min(4096, 60 + FIELD_REPLY_TOKENS * fields))

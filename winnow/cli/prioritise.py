@@ -15,7 +15,7 @@ from rich.panel import Panel
 from rich.text import Text
 
 if TYPE_CHECKING:  # at run time only inside the commands: scipy and scikit-learn cost every command ~2 s
-    from screening.prioritise import Answer
+    from winnow.screening.prioritise import Answer
 
 _RULES = click.Choice(["buscar", "heuristic"])
 _EMBEDDINGS = click.Choice(["auto", "on", "off"])
@@ -75,7 +75,7 @@ def stopping_options(func: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _rule(kw: dict[str, Any]) -> Any:
-    from screening.stopping import StoppingRule
+    from winnow.screening.stopping import StoppingRule
 
     return StoppingRule(
         name=kw["rule"],
@@ -89,7 +89,7 @@ def _load_run(path: Path | None) -> tuple[dict[str, float], dict[str, dict[str, 
     """P(include) per record, and each record's row to show, from an earlier screening run."""
     if path is None:
         return {}, {}
-    from screening.decisions import read_decisions
+    from winnow.screening.decisions import read_decisions
 
     frame = read_decisions(path)
     rows = {str(row["record_id"]): {k: str(v) for k, v in row.items()} for row in frame.to_dict("records")}
@@ -120,7 +120,7 @@ def _ranking_inputs(records: list[Any], protocol: Any, p_include: dict[str, floa
     """Features and prior, with a progress bar while new records are embedded."""
     from rich.progress import Progress
 
-    from screening.ranking import ranking_inputs
+    from winnow.screening.ranking import ranking_inputs
 
     with Progress(console=Console(stderr=True), transient=True) as bar:
         task = bar.add_task("embedding records (cached after the first time)", total=len(records))
@@ -168,9 +168,9 @@ def prioritise(**kw: Any) -> int:
     ("e wrong population"); q quits. Every answer is saved in the ledger at once:
     run the same command again to resume.
     """
-    from screening.prioritise import Session, read_label_file, stopping_report, write_report
     from winnow.ledger import Ledger, default_ledger_path
     from winnow.protocol import load_protocol
+    from winnow.screening.prioritise import Session, read_label_file, stopping_report, write_report
 
     console = Console()
     err = Console(stderr=True)
@@ -329,9 +329,9 @@ def simulate(**kw: Any) -> int:
     seed. Reports WSS@95, RRF@10, records read to 95% and 100% recall, where
     the stopping rule fired and the recall there. The same seed gives the same figures.
     """
-    from screening.simulate import simulate_gold
     from winnow.gold import load_gold
     from winnow.protocol import load_protocol
+    from winnow.screening.simulate import simulate_gold
 
     protocol = load_protocol(kw["protocol_path"])
     records, duplicates = _records(kw["input_path"], merge=not kw["keep_duplicates"])

@@ -78,13 +78,13 @@ def screen(**kw: Any) -> int:
     if given:
         raise click.UsageError(f"{', '.join(given)} only apply with --full-text")
     # Imported here so that other commands do not pay for langchain and openai at start-up.
-    from screening.run import ScreeningRun, run_screening
-    from screening.screen import ScreeningOptions
     from winnow.backends.local import EMBEDDED_WARNING
     from winnow.cli.summary import print_header, print_summary
     from winnow.engine import EngineConfig
     from winnow.progress import RunProgress
     from winnow.retry import RetryPolicy
+    from winnow.screening.run import ScreeningRun, run_screening
+    from winnow.screening.screen import ScreeningOptions
 
     console = Console(stderr=True)
     job = ScreeningRun(
@@ -114,7 +114,7 @@ def screen(**kw: Any) -> int:
     )
 
     if kw["dry_run"]:
-        from screening.estimate import estimate_screening
+        from winnow.screening.estimate import estimate_screening
 
         print_estimate(Console(), estimate_screening(job))
         return 0
@@ -162,9 +162,9 @@ def print_estimate(console: Console, estimate: Any) -> None:
 
 
 def _screen_full_text(kw: dict[str, Any]) -> int:
-    from extraction.fulltext import DEFAULT_FULL_TEXT_TEMPLATE
-    from extraction.run import run_full_text_screening
     from winnow.cli.extract import build_full_text_job, reply_tokens, run_full_text_command
+    from winnow.extraction.fulltext import DEFAULT_FULL_TEXT_TEMPLATE
+    from winnow.extraction.run import run_full_text_screening
 
     for name in ("limit", "sample", "dry_run"):
         if kw.get(name):
