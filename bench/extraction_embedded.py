@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--out", type=Path, default=None, help="results JSON (default bench/results/NAME.json)")
     args = parser.parse_args(argv)
     sys.path.insert(0, str(ROOT))
-    from winnow.extraction.form import load_form
+    from winnow.protocol import load_form
 
     work = args.work or scratch("extraction-embedded")
     work.mkdir(parents=True, exist_ok=True)

@@ -150,7 +150,7 @@ def http_client_costs(base_url: str, calls: int) -> dict[str, float]:
     import openai
     from openai.types.chat import ChatCompletion
 
-    from winnow.screening.schema import answer_schema
+    from winnow.screening.schema import screening_spec
 
     body = {
         "model": "bench",
@@ -159,7 +159,11 @@ def http_client_costs(base_url: str, calls: int) -> dict[str, float]:
         "max_tokens": 768,
         "response_format": {
             "type": "json_schema",
-            "json_schema": {"name": "screening_answer", "schema": answer_schema(("I1", "I2", "E1")), "strict": True},
+            "json_schema": {
+                "name": "screening_answer",
+                "schema": screening_spec(("I1", "I2", "E1")).schema,
+                "strict": True,
+            },
         },
     }
     sdk = openai.OpenAI(api_key="bench", base_url=base_url, max_retries=0)

@@ -21,9 +21,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from winnow.extraction.form import ExtractionField, ExtractionForm
 from winnow.extraction.pdf import ParsedPdf
 from winnow.extraction.quotes import QuoteCheck, normalise_for_match, verify_quote
+from winnow.form import ExtractionField, ExtractionForm
 
 __all__ = [
     "CONFIDENT",

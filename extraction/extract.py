@@ -14,8 +14,8 @@ from typing import Any
 from winnow.engine import CallEngine, CallResult
 from winnow.errors import Interrupted
 from winnow.extraction.evidence import CONFIDENT, MergedField, merge_answers
-from winnow.extraction.form import ExtractionForm, FieldAnswerValidator
 from winnow.extraction.papers import Paper, page_ranges, paper_tasks
+from winnow.form import ExtractionForm, extraction_spec
 from winnow.templates import PromptTemplate
 
 __all__ = [
@@ -205,7 +205,7 @@ def extract_papers(
         shared={"review_title": review_title, "fields": form.describe()},
         schema=form.answer_schema(),
         schema_name="extraction_answer",
-        validate=FieldAnswerValidator(form),
+        validate=extraction_spec(form),
         temperature=options.temperature,
         max_tokens=options.max_tokens,
         seed=options.seed,

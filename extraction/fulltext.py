@@ -24,7 +24,7 @@ from winnow.extraction.evidence import CONFIDENT, check_quote, stated_page
 from winnow.extraction.papers import Paper, page_ranges, paper_tasks
 from winnow.protocol import Protocol
 from winnow.screening.decisions import write_decisions
-from winnow.screening.schema import AnswerValidator, answer_schema
+from winnow.screening.schema import screening_spec
 from winnow.screening.screen import render_criteria
 from winnow.templates import PromptTemplate
 
@@ -176,9 +176,9 @@ def screen_papers(
         template,
         engine.model,
         shared={"review_title": protocol.title, "question": protocol.question, "criteria": render_criteria(protocol)},
-        schema=answer_schema(protocol.criterion_ids, with_quotes=True),
+        schema=(spec := screening_spec(protocol.criterion_ids, with_quotes=True)).schema,
         schema_name="full_text_screening_answer",
-        validate=AnswerValidator(protocol.criterion_ids, with_quotes=True),
+        validate=spec,
         temperature=temperature,
         max_tokens=max_tokens,
         seed=seed,

@@ -21,10 +21,10 @@ from winnow.backends import Model, build_model
 from winnow.engine import CallEngine, CallResult, EngineConfig
 from winnow.extraction.evidence_report import evidence_tally
 from winnow.extraction.extract import ExtractionOptions, extract_papers, extraction_columns
-from winnow.extraction.form import load_form
 from winnow.extraction.papers import Paper, collect_pdfs, context_budget, prepare_papers
 from winnow.ledger import Ledger, default_ledger_path
 from winnow.prices import PriceTable
+from winnow.protocol import load_form
 from winnow.runs import RunSummary, new_run_id
 from winnow.screening.decisions import write_table
 from winnow.templates import PromptTemplate, load_template

@@ -18,7 +18,6 @@ import pandas as pd
 from winnow.errors import InputError
 
 DECISIONS = ("include", "exclude", "uncertain", "error")
-VERDICTS = ("met", "not_met", "unclear")
 
 LEADING_COLUMNS = (
     "record_id",

@@ -1,117 +1,58 @@
-"""The answer a screening call must give, as a JSON schema and a validator.
+"""The answer a screening call must give: one pydantic model per protocol, schema and check alike.
 
-One spec yields both, so the schema sent to the model and the check applied to
-its answer cannot drift apart. Strings are bounded because a small model under a
-grammar can otherwise loop until ``max_tokens``.
+Strings are bounded because a small model under a grammar can otherwise loop until
+``max_tokens``. Field order is the order the model writes: verdicts first, the
+decision last, so the decision follows from the verdicts.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from winnow.screening.decisions import VERDICTS
+from winnow.answers import AnswerSpec
 
 MODEL_DECISIONS = ("include", "exclude", "uncertain")
-ModelDecision = Literal["include", "exclude", "uncertain"]
+POSITIVE_DECISION = "include"
+VERDICTS = ("met", "not_met", "unclear")
 REASON_MAX = 120
 RATIONALE_MAX = 240
 
-
-def load_json_answer(text: str) -> Any:
-    """JSON from a model, allowing raw control characters inside strings.
-
-    llama.cpp's JSON grammar lets a literal tab or newline into a string value; the
-    structure is still exactly the schema's, so refusing it would only waste a repair.
-    """
-    try:
-        return json.loads(text, strict=False)
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"not valid JSON ({exc.msg} at char {exc.pos})") from None
-
-
-def validate_answer(model: type[BaseModel], text: str) -> dict[str, Any]:
-    """Model text parsed and checked against a pydantic answer model; ValueError names the fields."""
-    data = load_json_answer(text)
-    try:
-        answer = model.model_validate(data)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or 'answer'}: {err['msg']}" for err in exc.errors()[:5]
-        )
-        raise ValueError(problems) from None
-    return dict(answer.model_dump(by_alias=True))
+# strict: the schema says integer and string, so "3" for a page is refused by both.
+_STRICT = ConfigDict(extra="forbid", strict=True)
 
 
 class CriterionVerdict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = _STRICT
 
     verdict: Literal["met", "not_met", "unclear"]
     reason: str = Field(max_length=REASON_MAX)
 
 
-def answer_schema(criterion_ids: Sequence[str], *, with_quotes: bool = False) -> dict[str, Any]:
-    """JSON schema for one screening answer; key order is the order the model writes."""
-    verdict: dict[str, Any] = {
-        "type": "object",
-        "properties": {
-            "verdict": {"type": "string", "enum": list(VERDICTS)},
-            "reason": {"type": "string", "maxLength": REASON_MAX},
-        },
-        "required": ["verdict", "reason"],
-        "additionalProperties": False,
-    }
-    if with_quotes:
-        verdict["properties"]["quote"] = {"type": "string", "maxLength": REASON_MAX}
-        verdict["properties"]["page"] = {"type": "integer"}
-        verdict["required"] = ["verdict", "reason", "quote", "page"]
-    return {
-        "type": "object",
-        "properties": {
-            "criteria": {
-                "type": "object",
-                "properties": {cid: verdict for cid in criterion_ids},
-                "required": list(criterion_ids),
-                "additionalProperties": False,
-            },
-            "rationale": {"type": "string", "maxLength": RATIONALE_MAX},
-            "decision": {"type": "string", "enum": list(MODEL_DECISIONS)},
-        },
-        "required": ["criteria", "rationale", "decision"],
-        "additionalProperties": False,
-    }
+class QuotedVerdict(CriterionVerdict):
+    """Full-text screening: each verdict carries the quote and page it rests on."""
+
+    quote: str = Field(max_length=REASON_MAX)
+    page: int
 
 
-class AnswerValidator:
-    """Validates raw model text against the answer schema for one protocol."""
+def screening_answer_model(criterion_ids: Sequence[str], *, with_quotes: bool = False) -> type[BaseModel]:
+    """The answer model for one protocol's criteria (criterion ids become field aliases)."""
+    verdict: type[BaseModel] = QuotedVerdict if with_quotes else CriterionVerdict
+    fields: dict[str, Any] = {f"c{i}": (verdict, Field(alias=cid)) for i, cid in enumerate(criterion_ids)}
+    criteria = create_model("Criteria", __config__=_STRICT, **fields)
+    answer: type[BaseModel] = create_model(
+        "ScreeningAnswer",
+        __config__=_STRICT,
+        criteria=(criteria, ...),
+        rationale=(str, Field(max_length=RATIONALE_MAX)),
+        decision=(Literal["include", "exclude", "uncertain"], ...),
+    )
+    return answer
 
-    def __init__(self, criterion_ids: Sequence[str], *, with_quotes: bool = False) -> None:
-        self.criterion_ids = list(criterion_ids)
-        verdict_model: type[BaseModel] = CriterionVerdict
-        if with_quotes:
-            verdict_model = create_model(
-                "QuotedVerdict",
-                __base__=CriterionVerdict,
-                quote=(str, Field(max_length=REASON_MAX)),
-                page=(int, ...),
-            )
-        fields: dict[str, Any] = {
-            f"c{i}": (verdict_model, Field(alias=cid)) for i, cid in enumerate(self.criterion_ids)
-        }
-        criteria_model = create_model(
-            "Criteria", __config__=ConfigDict(extra="forbid", populate_by_name=False), **fields
-        )
-        self.model = create_model(
-            "ScreeningAnswer",
-            __config__=ConfigDict(extra="forbid"),
-            criteria=(criteria_model, ...),
-            rationale=(str, Field(max_length=RATIONALE_MAX)),
-            decision=(ModelDecision, ...),
-        )
 
-    def __call__(self, text: str) -> dict[str, Any]:
-        """Parsed answer with only schema fields; ValueError names what is wrong."""
-        return validate_answer(self.model, text)
+def screening_spec(criterion_ids: Sequence[str], *, with_quotes: bool = False) -> AnswerSpec:
+    """Schema and validator for one screening answer."""
+    return AnswerSpec(screening_answer_model(criterion_ids, with_quotes=with_quotes))

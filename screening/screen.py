@@ -19,7 +19,7 @@ from winnow.fencing import fence
 from winnow.injection import looks_like_instructions
 from winnow.protocol import Protocol
 from winnow.records.model import Record
-from winnow.screening.schema import MODEL_DECISIONS, AnswerValidator, answer_schema
+from winnow.screening.schema import MODEL_DECISIONS, POSITIVE_DECISION, screening_spec
 from winnow.templates import PromptTemplate
 
 NOT_SCREENED = "not screened: the run was interrupted; re-run the same command to resume"
@@ -60,8 +60,8 @@ def render_record(record: Record) -> str:
 def build_tasks(
     records: Sequence[Record], protocol: Protocol, template: PromptTemplate, model: Model, options: ScreeningOptions
 ) -> list[CallTask]:
-    validator = AnswerValidator(protocol.criterion_ids)
-    schema = answer_schema(protocol.criterion_ids)
+    spec = screening_spec(protocol.criterion_ids)
+    schema = spec.schema
     schema_digest = schema_sha256(schema)
     shared = {"review_title": protocol.title, "question": protocol.question, "criteria": render_criteria(protocol)}
     tasks = []
@@ -75,7 +75,7 @@ def build_tasks(
             seed=options.seed,
             label_field="decision",
             labels=MODEL_DECISIONS,
-            positive_label="include",
+            positive_label=POSITIVE_DECISION,
         )
         sha256 = record.content_sha256  # a property that hashes on every access
         key = cache_key(
@@ -90,7 +90,7 @@ def build_tasks(
                 record_id=record.record_id,
                 record_sha256=sha256,
                 request=request,
-                validate=validator,
+                validate=spec,
                 cache_key=key,
             )
         )

@@ -25,12 +25,13 @@ from winnow.engine import CallEngine, EngineConfig
 from winnow.errors import GoldSetError, ProtocolError
 from winnow.extraction.evidence import FieldEvidence, check_answer, merge_field
 from winnow.extraction.extract import ExtractionOptions, extract_papers, extraction_columns
-from winnow.extraction.form import ExtractionField, ExtractionForm, FieldAnswerValidator, load_form
 from winnow.extraction.papers import page_ranges, prepare_papers
 from winnow.extraction.pdf import parse_pdf
 from winnow.fencing import clean_untrusted
+from winnow.form import ExtractionField, ExtractionForm, extraction_spec
 from winnow.ledger import Ledger
 from winnow.prices import PriceTable
+from winnow.protocol import load_form
 from winnow.retry import RetryPolicy
 from winnow.screening.decisions import read_table, write_table
 from winnow.templates import load_template
@@ -120,7 +121,7 @@ def test_validator_accepts_typed_answers_and_names_bad_ones() -> None:
             ExtractionField(name="n", type="integer"),
         ]
     )
-    validate = FieldAnswerValidator(form)
+    validate = extraction_spec(form)
     ok = {"kind": {"value": "a", "not_reported": False, "quote": "q", "page": 1},
           "n": {"value": None, "not_reported": True, "quote": "", "page": 0}}  # fmt: skip
     assert validate(json.dumps(ok))["kind"]["value"] == "a"
@@ -250,9 +251,12 @@ def oracle(gold: dict[str, dict[str, Any]]) -> Any:
             if isinstance(quote, list):
                 quote, page = quote[0], page[0]
             value = entry["value"]
-            is_list = request.schema["properties"][name]["properties"]["value"]["anyOf"][0]["type"] == "array"
+            inner = request.schema["properties"][name]["properties"]["value"]["anyOf"][0]
+            is_list = inner["type"] == "array"
             if is_list and value is not None and not isinstance(value, list):
                 value = [value]
+            if isinstance(value, str) and "maxLength" in inner:
+                value = value[: inner["maxLength"]]  # as a model under the schema's grammar would
             if value is not None and (page is None or page in pages):
                 out[name] = answer(value, quote or "", page or 0)
             else:

@@ -27,7 +27,7 @@ from winnow.backends.base import ModelRequest
 from winnow.protocol import load_protocol
 from winnow.records import read_records
 from winnow.screening.decisions import read_decisions
-from winnow.screening.schema import AnswerValidator
+from winnow.screening.schema import screening_spec
 from winnow.screening.screen import ScreeningOptions, build_tasks
 from winnow.templates import load_template
 
@@ -83,7 +83,7 @@ def test_untrusted_text_cannot_leave_its_fence(record: Any) -> None:
 @pytest.mark.parametrize("breaker", SCHEMA_BREAKERS)
 def test_schema_breaking_answers_are_rejected(breaker: str) -> None:
     with pytest.raises(ValueError):
-        AnswerValidator(PROTOCOL.criterion_ids)(breaker)
+        screening_spec(PROTOCOL.criterion_ids)(breaker)
 
 
 def _valid_answer() -> dict[str, Any]:
@@ -99,7 +99,7 @@ def _valid_answer() -> dict[str, Any]:
 )
 def test_parsed_output_only_ever_has_schema_fields(where: str, key: str, value: object) -> None:
     answer = _valid_answer()
-    validate = AnswerValidator(PROTOCOL.criterion_ids)
+    validate = screening_spec(PROTOCOL.criterion_ids)
     parsed = validate(json.dumps(answer))
     assert set(parsed) == {"criteria", "rationale", "decision"}
     assert set(parsed["criteria"]) == set(PROTOCOL.criterion_ids)

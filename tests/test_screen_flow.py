@@ -219,9 +219,9 @@ def test_ledger_refuses_second_successful_answer(tmp_path: Path) -> None:
 
 def test_strict_schema_drops_length_keywords_but_validator_keeps_them() -> None:
     from winnow.backends.openai_compat import strict_subset
-    from winnow.screening.schema import AnswerValidator, answer_schema
+    from winnow.screening.schema import screening_spec
 
-    schema = answer_schema(["I1"])
+    schema = screening_spec(["I1"]).schema
     strict = strict_subset(schema)
     assert "maxLength" not in json.dumps(strict)
     assert strict["properties"]["criteria"]["required"] == ["I1"]
@@ -229,14 +229,14 @@ def test_strict_schema_drops_length_keywords_but_validator_keeps_them() -> None:
         {"criteria": {"I1": {"verdict": "met", "reason": "x" * 5000}}, "rationale": "r", "decision": "include"}
     )
     with pytest.raises(ValueError, match="reason"):
-        AnswerValidator(["I1"])(long_reason)
+        screening_spec(["I1"])(long_reason)
 
 
 def test_raw_control_characters_inside_strings_are_accepted() -> None:
-    from winnow.screening.schema import AnswerValidator
+    from winnow.screening.schema import screening_spec
 
     text = '{"criteria": {"I1": {"verdict": "met", "reason": "a\tb"}}, "rationale": "x\ny", "decision": "include"}'
-    assert AnswerValidator(["I1"])(text)["rationale"] == "x\ny"
+    assert screening_spec(["I1"])(text)["rationale"] == "x\ny"
 
 
 def test_reworded_criterion_rescreens(tmp_path: Path) -> None:

@@ -86,7 +86,7 @@ def test_a_plain_checkout_finds_the_stage_packages_and_the_shipped_prompts(tmp_p
     code = (
         f"import sys; sys.path[:0] = {paths!r}; "
         "sys.meta_path[:] = [f for f in sys.meta_path if 'editable' not in repr(f).lower()]; "
-        "import winnow.screening.screen, winnow.extraction.form; "
+        "import winnow.screening.screen, winnow.extraction.extract; "
         "from winnow.templates import prompts_dir, load_template; "
         "print(prompts_dir()); load_template('screen_title_abstract')"
     )

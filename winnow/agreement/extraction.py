@@ -35,15 +35,9 @@ from rapidfuzz import fuzz
 from winnow.agreement.metrics import Estimate, ac1, kappa, wilson
 from winnow.errors import GoldSetError, InputError
 from winnow.extraction.evidence import EVIDENCE_STATUSES
-from winnow.extraction.form import (
-    CATEGORICAL_TYPES,
-    LIST_TYPES,
-    NUMERIC_TYPES,
-    ExtractionField,
-    ExtractionForm,
-    load_form,
-)
 from winnow.extraction.quotes import normalise_for_match
+from winnow.form import CATEGORICAL_TYPES, LIST_TYPES, NUMERIC_TYPES, ExtractionField, ExtractionForm
+from winnow.protocol import load_form
 
 __all__ = [
     "ExtractionGold",

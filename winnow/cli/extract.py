@@ -150,8 +150,8 @@ def extract(ctx: click.Context, **kw: Any) -> int:
     reason and the batch goes on. Re-running makes no new calls for chunks
     already answered.
     """
-    from winnow.extraction.form import load_form
     from winnow.extraction.run import run_extraction
+    from winnow.protocol import load_form
 
     fields = len(load_form(kw["protocol_path"]).form.fields)
     max_tokens = reply_tokens(ctx, kw["max_tokens"], min(4096, 60 + FIELD_REPLY_TOKENS * fields))

@@ -1,11 +1,12 @@
-"""The extraction form: typed fields in the protocol YAML, turned into a JSON schema and a validator.
+"""The extraction form: typed fields in the protocol YAML, and the answer model built from them.
 
-One form yields both the schema sent to the model and the check applied to its
-answer, so they cannot drift apart. Every field's answer has the same shape,
-``{"value", "not_reported", "quote", "page"}``: a value is only worth keeping
-with a verbatim quote and the page it came from, and "not reported" is always
-a valid answer. Strings are bounded because a small model under a grammar can
-otherwise loop until ``max_tokens``.
+It sits below both the protocol (which holds a form) and the extraction stage (which
+fills one), so neither imports the other. One pydantic answer model per form yields
+both the schema sent to the model and the check applied to its answer. Every field's
+answer has the same shape, ``{"value", "not_reported", "quote", "page"}``: a value is
+only worth keeping with a verbatim quote and the page it came from, and "not
+reported" is always a valid answer. Strings and lists are bounded because a small
+model under a grammar can otherwise loop until ``max_tokens``.
 
 The hand-labelled PDF gold forms (``form:`` + ``fields:`` with ``categorical``,
 ``list_of_strings`` and ``allowed_values``) load into the same model, so one
@@ -14,16 +15,13 @@ form type serves both extraction and its agreement report.
 
 from __future__ import annotations
 
-import hashlib
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
 
+from winnow.answers import AnswerSpec
 from winnow.errors import ProtocolError
-from winnow.screening.schema import validate_answer
 
 __all__ = [
     "FIELD_TYPES",
@@ -33,9 +31,8 @@ __all__ = [
     "STRING_MAX",
     "ExtractionField",
     "ExtractionForm",
-    "FieldAnswerValidator",
-    "LoadedForm",
-    "load_form",
+    "extraction_spec",
+    "form_from_data",
 ]
 
 FieldType = Literal["string", "integer", "number", "boolean", "one_of", "many_of", "list"]
@@ -110,43 +107,6 @@ class ExtractionField(BaseModel):
     def is_list(self) -> bool:
         return self.type in LIST_TYPES
 
-    def value_schema(self) -> dict[str, Any]:
-        """JSON schema of the value alone (null is allowed, meaning not reported)."""
-        inner: dict[str, Any]
-        if self.type == "string":
-            inner = {"type": "string", "maxLength": STRING_MAX}
-        elif self.type in ("integer", "number", "boolean"):
-            inner = {"type": self.type}
-        elif self.type == "one_of":
-            inner = {"type": "string", "enum": list(self.categories)}
-        elif self.type == "many_of":
-            inner = {
-                "type": "array",
-                "items": {"type": "string", "enum": list(self.categories)},
-                "maxItems": len(self.categories),
-            }
-        else:
-            inner = {
-                "type": "array",
-                "items": {"type": "string", "maxLength": LIST_ITEM_MAX},
-                "maxItems": LIST_MAX_ITEMS,
-            }
-        return {"anyOf": [inner, {"type": "null"}]}
-
-    def answer_schema(self) -> dict[str, Any]:
-        """The per-field answer; key order is the order the model writes."""
-        return {
-            "type": "object",
-            "properties": {
-                "value": self.value_schema(),
-                "not_reported": {"type": "boolean"},
-                "quote": {"type": "string", "maxLength": QUOTE_MAX},
-                "page": {"type": "integer"},
-            },
-            "required": ["value", "not_reported", "quote", "page"],
-            "additionalProperties": False,
-        }
-
     def describe(self) -> str:
         """One line for the prompt: name, type, allowed values and what to extract."""
         kind: str = self.type
@@ -190,42 +150,19 @@ class ExtractionForm(BaseModel):
 
     def answer_schema(self) -> dict[str, Any]:
         """JSON schema for one answer: every field, in form order."""
-        return {
-            "type": "object",
-            "properties": {f.name: f.answer_schema() for f in self.fields},
-            "required": self.names,
-            "additionalProperties": False,
-        }
+        return extraction_spec(self).schema
 
     def describe(self) -> str:
         return "\n".join(f.describe() for f in self.fields)
 
 
-class FieldAnswerValidator:
-    """Validates raw model text against a form's answer schema; ValueError names what is wrong."""
-
-    def __init__(self, form: ExtractionForm) -> None:
-        self.form = form
-        models: dict[str, Any] = {}
-        for i, spec in enumerate(form.fields):
-            answer = create_model(
-                f"Answer{i}",
-                __config__=ConfigDict(extra="forbid"),
-                value=(_python_type(spec), ...),
-                not_reported=(bool, ...),
-                quote=(str, Field(max_length=QUOTE_MAX)),
-                page=(int, ...),
-            )
-            models[f"f{i}"] = (answer, Field(alias=spec.name))
-        self.model = create_model("ExtractionAnswer", __config__=ConfigDict(extra="forbid"), **models)
-
-    def __call__(self, text: str) -> dict[str, Any]:
-        return validate_answer(self.model, text)
+_STRICT = ConfigDict(extra="forbid", strict=True)
 
 
-def _python_type(spec: ExtractionField) -> Any:
+def _value_type(spec: ExtractionField) -> Any:
+    """The value's type with its bounds; None always means "not reported"."""
     if spec.type == "string":
-        return str | None
+        return Annotated[str, Field(max_length=STRING_MAX)] | None
     if spec.type == "integer":
         return int | None
     if spec.type == "number":
@@ -233,9 +170,27 @@ def _python_type(spec: ExtractionField) -> Any:
     if spec.type == "boolean":
         return bool | None
     if spec.type in ("one_of", "many_of"):
-        choices: Any = Literal.__getitem__(tuple(spec.categories))  # a Literal built from the form at run time
-        return choices | None if spec.type == "one_of" else list.__class_getitem__(choices) | None
-    return list[str] | None
+        choice: Any = Literal.__getitem__(tuple(spec.categories))  # a Literal built from the form at run time
+        if spec.type == "one_of":
+            return choice | None
+        return Annotated[list[choice], Field(max_length=len(spec.categories))] | None  # type: ignore[valid-type]
+    return Annotated[list[Annotated[str, Field(max_length=LIST_ITEM_MAX)]], Field(max_length=LIST_MAX_ITEMS)] | None
+
+
+def extraction_spec(form: ExtractionForm) -> AnswerSpec:
+    """Schema and validator for one extraction answer: every field of the form, in form order."""
+    fields: dict[str, Any] = {}
+    for i, spec in enumerate(form.fields):
+        answer = create_model(
+            f"Answer{i}",
+            __config__=_STRICT,
+            value=(_value_type(spec), ...),
+            not_reported=(bool, ...),
+            quote=(str, Field(max_length=QUOTE_MAX)),
+            page=(int, ...),
+        )
+        fields[f"f{i}"] = (answer, Field(alias=spec.name))
+    return AnswerSpec(create_model("ExtractionAnswer", __config__=_STRICT, **fields))
 
 
 def form_from_data(data: Any, source: str | Path) -> ExtractionForm:
@@ -256,35 +211,3 @@ def form_from_data(data: Any, source: str | Path) -> ExtractionForm:
         where = ".".join(str(p) for p in first["loc"])
         message = first["msg"].removeprefix("Value error, ")
         raise ProtocolError(source, f"extraction form: {where}: {message}".replace(": : ", ": ")) from None
-
-
-@dataclass(frozen=True)
-class LoadedForm:
-    """A form plus where it came from, so a run can cite the exact file."""
-
-    form: ExtractionForm
-    title: str
-    path: str
-    sha256: str
-
-
-def load_form(path: str | Path) -> LoadedForm:
-    """Read the extraction form from a protocol YAML (or shipped protocol name) or a stand-alone form YAML."""
-    from winnow.protocol import load_protocol, resolve_protocol  # here: winnow.protocol imports this module
-
-    source = resolve_protocol(path)
-    try:
-        raw = source.read_bytes()
-        data = yaml.safe_load(raw.decode("utf-8-sig"))
-    except FileNotFoundError:
-        raise ProtocolError(source, "no such form or protocol file") from None
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise ProtocolError(source, f"cannot read form: {exc}") from None
-    digest = hashlib.sha256(raw).hexdigest()
-    if isinstance(data, dict) and "criteria" in data:
-        protocol = load_protocol(source).protocol
-        if protocol.extraction is None:
-            raise ProtocolError(source, "the protocol has no extraction section (extraction: fields: [...])")
-        return LoadedForm(protocol.extraction, protocol.title, str(source), digest)
-    form = form_from_data(data, source)
-    return LoadedForm(form, form.name.replace("_", " "), str(source), digest)
