@@ -50,13 +50,14 @@ print(json.dumps({"call_seconds": seconds, "completion_tokens": completion_token
 
 def prompts_for(records: Path) -> tuple[list[list[dict[str, str]]], dict[str, Any], Any]:
     from winnow.backends import build_model
+    from winnow.lifecycle import Sampling
     from winnow.protocol import load_protocol
     from winnow.records import read_records
-    from winnow.screening.screen import ScreeningOptions, build_tasks
+    from winnow.screening.screen import build_tasks
     from winnow.templates import load_template
 
     model = build_model("local")
-    options = ScreeningOptions()
+    options = Sampling()
     tasks = build_tasks(
         read_records(records).records,
         load_protocol(PROTOCOL).protocol,

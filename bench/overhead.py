@@ -28,7 +28,7 @@ STAGES: dict[str, tuple[tuple[str, str], ...]] = {
     "render prompts + cache keys": (("screening/screen.py", "build_tasks"),),
     "model call (openai SDK + HTTP)": (("winnow/backends/openai_compat.py", "complete"),),
     "validate + decision row": (
-        ("screening/schema.py", "__call__"),
+        ("winnow/answers.py", "__call__"),
         ("screening/screen.py", "decision_row"),
     ),
     "ledger writes/reads": (
@@ -78,36 +78,40 @@ class _Clock:
 def library_run(records: Path, out: Path, base_url: str) -> list[float]:
     """Per-record intervals (ms) from the library call behind ``winnow screen``."""
     from winnow.engine import EngineConfig
-    from winnow.screening.run import ScreeningRun, run_screening
+    from winnow.lifecycle import ModelChoice, RunSpec, execute
+    from winnow.screening.run import RecordSelection, title_abstract_stage
 
     clock = _Clock()
-    job = ScreeningRun(
+    spec = RunSpec(
         input_path=records,
         protocol_path=PROTOCOL,
-        model_id="openai:bench",
-        base_url=base_url,
+        template="screen_title_abstract",
+        model=ModelChoice(model_id="openai:bench", base_url=base_url),
         out=out,
         engine=EngineConfig(concurrency=1),
-        argv=["bench"],
+        argv=("bench",),
     )
-    run_screening(job, progress=lambda total, description: clock)
+    stage = title_abstract_stage(spec, RecordSelection())
+    execute(spec, stage, progress=lambda total, description: clock)
     return [(b - a) * 1000 for a, b in zip(clock.stamps[1:], clock.stamps[2:], strict=False)]
 
 
 def profile_run(records: Path, out: Path, base_url: str) -> dict[str, Any]:
     """Stage shares of CPU time across all threads (yappi), or of the main thread (cProfile)."""
     from winnow.engine import EngineConfig
-    from winnow.screening.run import ScreeningRun, run_screening
+    from winnow.lifecycle import ModelChoice, RunSpec, execute
+    from winnow.screening.run import RecordSelection, title_abstract_stage
 
-    job = ScreeningRun(
+    spec = RunSpec(
         input_path=records,
         protocol_path=PROTOCOL,
-        model_id="openai:bench",
-        base_url=base_url,
+        template="screen_title_abstract",
+        model=ModelChoice(model_id="openai:bench", base_url=base_url),
         out=out,
         engine=EngineConfig(concurrency=1),
-        argv=["bench"],
+        argv=("bench",),
     )
+    stage = title_abstract_stage(spec, RecordSelection())
     try:
         import yappi
     except ImportError:
@@ -115,15 +119,15 @@ def profile_run(records: Path, out: Path, base_url: str) -> dict[str, Any]:
     yappi.set_clock_type("cpu")
     yappi.clear_stats()
     yappi.start()
-    run_screening(job)
+    execute(spec, stage)
     yappi.stop()
     stats = yappi.get_func_stats()
 
     def inclusive(suffix: str, name: str) -> float:
         return sum(s.ttot for s in stats if s.module.endswith(suffix) and s.name.split(".")[-1] == name)
 
-    # Worker threads' time is not inside run_screening's own stack: add the engine's workers.
-    total = inclusive("screening/run.py", "run_screening") + inclusive("winnow/engine.py", "_execute")
+    # Worker threads' time is not inside execute's own stack: add the engine's workers.
+    total = inclusive("winnow/lifecycle.py", "execute") + inclusive("winnow/engine.py", "_execute")
     shares: dict[str, float] = {}
     for stage, funcs in STAGES.items():
         shares[stage] = sum(inclusive(suffix, name) for suffix, name in funcs)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 from winnow.extraction.pdf import ParsedPdf
 from winnow.extraction.quotes import QuoteCheck, normalise_for_match, verify_quote
@@ -37,7 +37,6 @@ __all__ = [
     "normalise_value",
 ]
 
-EvidenceStatus = Literal["verified", "verified_fuzzy", "wrong_page", "not_found", "no_quote", "not_reported"]
 EVIDENCE_STATUSES: tuple[str, ...] = (
     "verified",
     "verified_fuzzy",

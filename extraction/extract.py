@@ -1,33 +1,40 @@
 """Data extraction: papers in, one row per PDF with a value, quote, page and evidence status per field.
 
-The row is rebuilt from the ledger rows of the calls that answered, so a cached
-answer, a fresh one and one recovered after a crash give the same row.
+The stage the run lifecycle runs for ``winnow extract``. The row is rebuilt from the
+ledger rows of the calls that answered, so a cached answer, a fresh one and one
+recovered after a crash give the same row.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
-from winnow.engine import CallEngine, CallResult
-from winnow.errors import Interrupted
+from winnow.answers import AnswerSpec
+from winnow.engine import CallResult
 from winnow.extraction.evidence import CONFIDENT, MergedField, merge_answers
-from winnow.extraction.papers import Paper, page_ranges, paper_tasks
+from winnow.extraction.papers import Paper, page_ranges
+from winnow.extraction.stage import ChunkOptions, PaperStage
 from winnow.form import ExtractionForm, extraction_spec
-from winnow.templates import PromptTemplate
+from winnow.lifecycle import RunSpec
+from winnow.protocol import LoadedForm, load_form
+from winnow.screening.decisions import write_table
+from winnow.templates import PromptTemplate, load_template
 
 __all__ = [
+    "DEFAULT_EXTRACT_TEMPLATE",
     "EXTRACTION_LEADING",
     "EXTRACTION_TRAILING",
-    "ExtractionOptions",
-    "ExtractionOutcome",
-    "extract_papers",
+    "ExtractionStage",
     "extraction_columns",
+    "extraction_stage",
     "field_columns",
     "format_value",
 ]
+
+DEFAULT_EXTRACT_TEMPLATE = "extract_fields"
 
 EXTRACTION_LEADING = (
     "record_id",
@@ -58,21 +65,6 @@ EXTRACTION_TRAILING = (
 FIELD_PREFIXES = ("field", "quote", "page", "evidence")
 NOT_RUN = "not extracted: the run was interrupted; re-run the same command to resume"
 QUOTE_JOIN = " | "
-
-
-@dataclass(frozen=True)
-class ExtractionOptions:
-    temperature: float = 0.0
-    max_tokens: int = 1200
-    seed: int | None = 0
-    quote_threshold: float = 0.9
-
-
-@dataclass
-class ExtractionOutcome:
-    rows: list[dict[str, Any]]
-    counts: dict[str, int] = field(default_factory=dict)
-    interrupted: bool = False
 
 
 def field_columns(names: Sequence[str]) -> list[str]:
@@ -130,7 +122,7 @@ def extraction_row(
     form: ExtractionForm,
     template: PromptTemplate,
     results: Sequence[CallResult | None],
-    options: ExtractionOptions,
+    quote_threshold: float,
 ) -> dict[str, Any]:
     """The table row for one PDF from its chunk results (None for a chunk never answered)."""
     row = _base_row(paper, template)
@@ -158,7 +150,7 @@ def extraction_row(
     if not calls:
         row.update(status="error", error=" | ".join(errors))
         return row
-    merged, _ = merge_answers(form, answers, paper.parsed, threshold=options.quote_threshold)
+    merged, _ = merge_answers(form, answers, paper.parsed, threshold=quote_threshold)
     flags: list[str] = []
     conflicts: list[str] = []
     for spec in form.fields:
@@ -187,47 +179,47 @@ def extraction_row(
     return row
 
 
-def extract_papers(
-    papers: Sequence[Paper],
-    form: ExtractionForm,
-    template: PromptTemplate,
-    engine: CallEngine,
-    options: ExtractionOptions,
-    *,
-    review_title: str,
-    on_result: Callable[[CallResult], None] | None = None,
-) -> ExtractionOutcome:
-    """Extract every field from every usable paper; already-answered chunks come from the ledger."""
-    tasks = paper_tasks(
-        papers,
-        template,
-        engine.model,
-        shared={"review_title": review_title, "fields": form.describe()},
-        schema=form.answer_schema(),
-        schema_name="extraction_answer",
-        validate=extraction_spec(form),
-        temperature=options.temperature,
-        max_tokens=options.max_tokens,
-        seed=options.seed,
-    )
-    where = {id(task): key for key, task in tasks.items()}
-    results: dict[tuple[str, int], CallResult] = {}
+class ExtractionStage(PaperStage):
+    """``winnow extract``: the protocol's form filled from each PDF."""
 
-    def collect(result: CallResult) -> None:
-        results[where[id(result.task)]] = result
-        if on_result is not None:
-            on_result(result)
+    name = "extract"
+    command = "extract"
+    description = "extracting"
+    suffix = "extraction"
+    outcomes = ()
+    schema_name = "extraction_answer"
 
-    interrupted = False
-    try:
-        engine.run(list(tasks.values()), collect)
-    except Interrupted:
-        interrupted = True
-    rows = []
-    counts: dict[str, int] = {}
-    for paper in papers:
-        chunk_results = [results.get((paper.record_id, i)) for i in range(len(paper.chunks))]
-        row = extraction_row(paper, form, template, chunk_results, options)
-        counts[row["status"]] = counts.get(row["status"], 0) + 1
-        rows.append(row)
-    return ExtractionOutcome(rows=rows, counts=counts, interrupted=interrupted)
+    def __init__(self, input_path: Path, loaded: LoadedForm, template: PromptTemplate, **kw: Any) -> None:
+        self.form = loaded.form
+        super().__init__(
+            input_path,
+            template,
+            shared={"review_title": loaded.title, "fields": loaded.form.describe()},
+            protocol_label=f"{loaded.path} sha256:{loaded.sha256[:12]} ({len(loaded.form.fields)} fields)",
+            protocol_sha256=loaded.sha256,
+            **kw,
+        )
+
+    @property
+    def spec(self) -> AnswerSpec:
+        return extraction_spec(self.form)
+
+    @property
+    def items(self) -> Sequence[str]:
+        return self.form.names
+
+    def paper_row(self, paper: Paper, results: Sequence[CallResult | None]) -> dict[str, Any]:
+        return extraction_row(paper, self.form, self.template, results, self.chunking.quote_threshold)
+
+    def outcome(self, row: dict[str, Any]) -> str:
+        return str(row["status"])
+
+    def write(self, path: Path, rows: Sequence[dict[str, Any]]) -> None:
+        write_table(path, rows, extraction_columns(self.form), what="extraction")
+
+
+def extraction_stage(spec: RunSpec, chunking: ChunkOptions) -> ExtractionStage:
+    """The extraction stage for a command's files."""
+    loaded = load_form(spec.protocol_path)
+    template = load_template(spec.template)
+    return ExtractionStage(spec.input_path, loaded, template, sampling=spec.sampling, chunking=chunking)

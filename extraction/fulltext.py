@@ -8,31 +8,40 @@ verdict the first decisive one is kept and its failed evidence shown; otherwise
 ``unclear``. A paper is excluded only when a criterion fails **with a verified
 quote**; a failure resting on an unverified quote gives ``uncertain`` and an
 ``unverified_exclusion`` flag, because an unchecked quote must never remove a study.
+
+The stage the run lifecycle runs for ``winnow screen --full-text``.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from winnow.engine import CallEngine, CallResult
-from winnow.errors import Interrupted
+from winnow.answers import AnswerSpec
+from winnow.engine import CallResult
 from winnow.extraction.evidence import CONFIDENT, check_quote, stated_page
-from winnow.extraction.papers import Paper, page_ranges, paper_tasks
-from winnow.protocol import Protocol
+from winnow.extraction.papers import Paper, page_ranges
+from winnow.extraction.stage import ChunkOptions, PaperStage
+from winnow.lifecycle import RunSpec
+from winnow.protocol import LoadedProtocol, Protocol, load_protocol
 from winnow.screening.decisions import write_decisions
 from winnow.screening.schema import screening_spec
-from winnow.screening.screen import render_criteria
-from winnow.templates import PromptTemplate
+from winnow.screening.screen import NOT_SCREENED, render_criteria
+from winnow.templates import PromptTemplate, load_template
 
-__all__ = ["DEFAULT_FULL_TEXT_TEMPLATE", "CriterionEvidence", "merge_criterion", "screen_papers"]
+__all__ = [
+    "DEFAULT_FULL_TEXT_TEMPLATE",
+    "CriterionEvidence",
+    "FullTextScreeningStage",
+    "full_text_stage",
+    "merge_criterion",
+]
 
 DEFAULT_FULL_TEXT_TEMPLATE = "screen_full_text"
 DECISIVE = ("met", "not_met")
-NOT_SCREENED = "not screened: the run was interrupted; re-run the same command to resume"
 
 
 @dataclass(frozen=True)
@@ -158,54 +167,47 @@ def screening_row(
     return row
 
 
-def screen_papers(
-    papers: Sequence[Paper],
-    protocol: Protocol,
-    template: PromptTemplate,
-    engine: CallEngine,
-    *,
-    temperature: float,
-    max_tokens: int,
-    seed: int | None,
-    quote_threshold: float = 0.9,
-    on_result: Callable[[CallResult], None] | None = None,
-) -> tuple[list[dict[str, Any]], dict[str, int], bool]:
-    """Screen every usable paper chunk by chunk; returns rows, counts by decision, interrupted."""
-    tasks = paper_tasks(
-        papers,
-        template,
-        engine.model,
-        shared={"review_title": protocol.title, "question": protocol.question, "criteria": render_criteria(protocol)},
-        schema=(spec := screening_spec(protocol.criterion_ids, with_quotes=True)).schema,
-        schema_name="full_text_screening_answer",
-        validate=spec,
-        temperature=temperature,
-        max_tokens=max_tokens,
-        seed=seed,
-    )
-    where = {id(task): key for key, task in tasks.items()}
-    results: dict[tuple[str, int], CallResult] = {}
+class FullTextScreeningStage(PaperStage):
+    """``winnow screen --full-text``: the screening criteria judged on each PDF, with checked quotes."""
 
-    def collect(result: CallResult) -> None:
-        results[where[id(result.task)]] = result
-        if on_result is not None:
-            on_result(result)
+    name = "screen_full_text"
+    command = "screen --full-text"
+    description = "screening full text"
+    suffix = "fulltext.decisions"
+    schema_name = "full_text_screening_answer"
 
-    interrupted = False
-    try:
-        engine.run(list(tasks.values()), collect)
-    except Interrupted:
-        interrupted = True
-    rows = []
-    counts = dict.fromkeys(("include", "exclude", "uncertain", "error"), 0)
-    for paper in papers:
-        chunk_results = [results.get((paper.record_id, i)) for i in range(len(paper.chunks))]
-        row = screening_row(paper, protocol, template, chunk_results, quote_threshold)
-        counts[row["decision"]] += 1
-        rows.append(row)
-    return rows, counts, interrupted
+    def __init__(self, input_path: Path, loaded: LoadedProtocol, template: PromptTemplate, **kw: Any) -> None:
+        self.protocol = loaded.protocol
+        super().__init__(
+            input_path,
+            template,
+            shared={
+                "review_title": self.protocol.title,
+                "question": self.protocol.question,
+                "criteria": render_criteria(self.protocol),
+            },
+            protocol_label=f"{loaded.path} sha256:{loaded.sha256[:12]}",
+            protocol_sha256=loaded.sha256,
+            **kw,
+        )
+
+    @property
+    def spec(self) -> AnswerSpec:
+        return screening_spec(self.protocol.criterion_ids, with_quotes=True)
+
+    @property
+    def items(self) -> Sequence[str]:
+        return self.protocol.criterion_ids
+
+    def paper_row(self, paper: Paper, results: Sequence[CallResult | None]) -> dict[str, Any]:
+        return screening_row(paper, self.protocol, self.template, results, self.chunking.quote_threshold)
+
+    def write(self, path: Path, rows: Sequence[dict[str, Any]]) -> None:
+        write_decisions(path, rows, self.protocol.criterion_ids, with_quotes=True)
 
 
-def write_full_text_decisions(path: Path, rows: Sequence[dict[str, Any]], protocol: Protocol) -> Path:
-    """The standard decisions table plus quote, page and evidence columns per criterion."""
-    return write_decisions(path, rows, protocol.criterion_ids, with_quotes=True)
+def full_text_stage(spec: RunSpec, chunking: ChunkOptions) -> FullTextScreeningStage:
+    """The full-text screening stage for a command's files."""
+    loaded = load_protocol(spec.protocol_path)
+    template = load_template(spec.template)
+    return FullTextScreeningStage(spec.input_path, loaded, template, sampling=spec.sampling, chunking=chunking)

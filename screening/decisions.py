@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -62,10 +62,6 @@ def criterion_columns(criterion_ids: Sequence[str], *, with_quotes: bool = False
 
 def decision_columns(criterion_ids: Sequence[str], *, with_quotes: bool = False) -> list[str]:
     return [*LEADING_COLUMNS, *criterion_columns(criterion_ids, with_quotes=with_quotes), *TRAILING_COLUMNS]
-
-
-def criterion_ids_of(columns: Iterable[str]) -> list[str]:
-    return [c.split(":", 1)[1] for c in columns if c.startswith("criterion:")]
 
 
 def output_format(path: Path) -> str:

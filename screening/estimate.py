@@ -17,12 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from winnow.backends import build_model
+from winnow.engine import EngineConfig
+from winnow.lifecycle import RunSpec
 from winnow.prices import PriceTable
-from winnow.protocol import load_protocol
-from winnow.screening.run import ScreeningRun, select_records
-from winnow.screening.screen import build_tasks
-from winnow.templates import load_template
+from winnow.screening.screen import TitleAbstractStage
 
 CHARS_PER_TOKEN = 4
 MESSAGE_OVERHEAD_TOKENS = 4  # role and separators per chat message, as OpenAI counts them
@@ -55,16 +53,13 @@ class Estimate:
         return dict(self.__dict__)
 
 
-def estimate_screening(job: ScreeningRun) -> Estimate:
-    """Estimate a run of ``job`` without calling the model or writing anything."""
-    loaded = load_protocol(job.protocol_path)
-    template = load_template(job.template)
-    _, records = select_records(job)
-    model = build_model(
-        job.model_id, base_url=job.base_url, api_key=job.api_key, timeout_s=job.timeout_s, structured=job.structured
-    )
-    tasks = build_tasks(records, loaded.protocol, template, model, job.options)
-    history = _ledger_history(job.ledger_path(), [t.cache_key for t in tasks], template.sha256, model.model_id)
+def estimate_screening(spec: RunSpec, stage: TitleAbstractStage) -> Estimate:
+    """Estimate a run of ``stage`` as ``spec`` asks, without calling the model or writing anything."""
+    model = spec.model.build()
+    template = stage.template
+    tasks = [task for unit in stage.units(model) for task in unit.tasks]
+    ledger_path = spec.ledger_path(stage.suffix)
+    history = _ledger_history(ledger_path, [t.cache_key for t in tasks], template.sha256, model.model_id)
     pending = [t for t in tasks if t.cache_key not in history.answered]
     assumptions = [f"tokens counted as characters/{CHARS_PER_TOKEN} plus {MESSAGE_OVERHEAD_TOKENS} per message"]
 
@@ -75,13 +70,15 @@ def estimate_screening(job: ScreeningRun) -> Estimate:
         completion_per_call = statistics.fmean(history.completion_tokens)
         assumptions.append(f"answer length: mean of {len(history.completion_tokens)} past answers of this template")
     else:
-        completion_per_call = job.options.max_tokens / 2
-        assumptions.append(f"answer length: half of --max-tokens ({job.options.max_tokens}); no past answers to go by")
+        completion_per_call = spec.sampling.max_tokens / 2
+        assumptions.append(
+            f"answer length: half of --max-tokens ({spec.sampling.max_tokens}); no past answers to go by"
+        )
 
     n = len(pending)
     prompt_total = round(sum(prompt_counts))
     completion_total = round(completion_per_call * n)
-    prices = PriceTable.load(job.prices_path)
+    prices = PriceTable.load(spec.prices_path)
     cost = prices.cost(model.model_id, prompt_total, completion_total)
     cached_cost = None
     if cost is not None and n > 1 and prefix >= MIN_CACHED_PREFIX_TOKENS:
@@ -100,10 +97,12 @@ def estimate_screening(job: ScreeningRun) -> Estimate:
     else:
         latency = ASSUMED_LATENCY_S["embedded" if model.is_embedded else "api"]
         assumptions.append(f"latency: {latency:g} s per call assumed (no past calls to this model in the ledger)")
-    seconds, limited_by = _duration(n, latency, job, model.max_concurrency, prompt_per_call + completion_per_call)
+    seconds, limited_by = _duration(
+        n, latency, spec.engine, model.max_concurrency, prompt_per_call + completion_per_call
+    )
     return Estimate(
         model=model.model_id,
-        records=len(records),
+        records=len(stage.records),
         already_answered=len(tasks) - n,
         to_call=n,
         prompt_tokens_per_call=round(prompt_per_call, 1),
@@ -146,15 +145,15 @@ def _shared_prefix_tokens(tasks: list[Any]) -> int:
 
 
 def _duration(
-    n: int, latency: float, job: ScreeningRun, model_limit: int | None, tokens_per_call: float
+    n: int, latency: float, engine: EngineConfig, model_limit: int | None, tokens_per_call: float
 ) -> tuple[float, str]:
     """The slowest of: latency over the calls in flight, the request limit, the token limit."""
-    workers = max(1, min(job.engine.concurrency, model_limit) if model_limit else job.engine.concurrency)
+    workers = max(1, min(engine.concurrency, model_limit) if model_limit else engine.concurrency)
     bounds = {f"concurrency {workers} at {latency:g} s per call": math.ceil(n / workers) * latency}
-    if job.engine.rpm:
-        bounds[f"--rpm {job.engine.rpm:g}"] = n * 60.0 / job.engine.rpm
-    if job.engine.tpm:
-        bounds[f"--tpm {job.engine.tpm:g}"] = n * tokens_per_call * 60.0 / job.engine.tpm
+    if engine.rpm:
+        bounds[f"--rpm {engine.rpm:g}"] = n * 60.0 / engine.rpm
+    if engine.tpm:
+        bounds[f"--tpm {engine.tpm:g}"] = n * tokens_per_call * 60.0 / engine.tpm
     limited_by = max(bounds, key=lambda k: bounds[k])
     return bounds[limited_by], limited_by
 

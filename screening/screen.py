@@ -1,43 +1,31 @@
 """Title/abstract screening: records in, one auditable decision row per record out.
 
-The decision row is rebuilt from the ledger row of the call that answered, so a
-cached answer, a fresh one and one recovered after a crash give the same row.
+The stage the run lifecycle (``winnow.lifecycle``) runs for ``winnow screen``. The
+decision row is rebuilt from the ledger row of the call that answered, so a cached
+answer, a fresh one and one recovered after a crash give the same row.
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from winnow.backends.base import Model, ModelRequest
-from winnow.engine import CallEngine, CallResult, CallTask, cache_key, schema_sha256
-from winnow.errors import Interrupted
+from winnow.engine import CallResult, CallTask, cache_key, schema_sha256
 from winnow.fencing import fence
 from winnow.injection import looks_like_instructions
-from winnow.protocol import Protocol
-from winnow.records.model import Record
+from winnow.lifecycle import Sampling, Stage, StageReport, Unit
+from winnow.protocol import LoadedProtocol, Protocol
+from winnow.records.model import ReadResult, Record
+from winnow.screening.decisions import output_format, write_decisions
 from winnow.screening.schema import MODEL_DECISIONS, POSITIVE_DECISION, screening_spec
 from winnow.templates import PromptTemplate
 
 NOT_SCREENED = "not screened: the run was interrupted; re-run the same command to resume"
 NO_ABSTRACT = "[no abstract available: judge on the title alone]"
-
-
-@dataclass(frozen=True)
-class ScreeningOptions:
-    temperature: float = 0.0
-    max_tokens: int = 768
-    seed: int | None = 0
-
-
-@dataclass
-class ScreeningOutcome:
-    rows: list[dict[str, Any]]
-    counts: dict[str, int] = field(default_factory=dict)
-    interrupted: bool = False
 
 
 def render_criteria(protocol: Protocol) -> str:
@@ -58,7 +46,7 @@ def render_record(record: Record) -> str:
 
 
 def build_tasks(
-    records: Sequence[Record], protocol: Protocol, template: PromptTemplate, model: Model, options: ScreeningOptions
+    records: Sequence[Record], protocol: Protocol, template: PromptTemplate, model: Model, options: Sampling
 ) -> list[CallTask]:
     spec = screening_spec(protocol.criterion_ids)
     schema = spec.schema
@@ -158,38 +146,57 @@ def decision_row(
     return row
 
 
-def screen_records(
-    records: Sequence[Record],
-    protocol: Protocol,
-    template: PromptTemplate,
-    engine: CallEngine,
-    options: ScreeningOptions,
-    on_decision: Callable[[dict[str, Any], CallResult], None] | None = None,
-) -> ScreeningOutcome:
-    """Screen every record once; already-answered ones come from the ledger."""
-    tasks = build_tasks(records, protocol, template, engine.model, options)
-    by_id = {r.record_id: r for r in records}
-    rows: dict[str, dict[str, Any]] = {}
-    counts = dict.fromkeys(("include", "exclude", "uncertain", "error"), 0)
+class TitleAbstractStage(Stage):
+    """``winnow screen``: one call per record, one decision row per record."""
 
-    def collect(result: CallResult) -> None:
-        record = by_id[result.task.record_id]
-        row = decision_row(record, protocol, template, result.row, result.error)
-        rows[record.record_id] = row
-        counts[row["decision"]] += 1
-        if on_decision is not None:
-            on_decision(row, result)
+    name = "screen"
+    command = "screen"
+    description = "screening"
+    suffix = "decisions"
 
-    interrupted = False
-    try:
-        engine.run(tasks, collect)
-    except Interrupted:
-        interrupted = True
-    ordered = []
-    for record in records:
-        row = rows.get(record.record_id)
-        if row is None:
-            row = decision_row(record, protocol, template, None, NOT_SCREENED)
-            counts["error"] += 1
-        ordered.append(row)
-    return ScreeningOutcome(rows=ordered, counts=counts, interrupted=interrupted)
+    def __init__(
+        self,
+        records: Sequence[Record],
+        protocol: LoadedProtocol,
+        template: PromptTemplate,
+        sampling: Sampling,
+        read: ReadResult | None = None,
+    ) -> None:
+        self.records = list(records)
+        self.loaded = protocol
+        self.protocol = protocol.protocol
+        self.template = template
+        self.protocol_sha256 = protocol.sha256
+        self.sampling = sampling
+        self.read = read
+        self._by_id = {r.record_id: r for r in self.records}
+
+    def check_output(self, path: Path) -> None:
+        output_format(path)
+
+    def header(self, model: Model) -> dict[str, str]:
+        skipped = len(self.read.skipped) if self.read else 0
+        groups = len(self.read.duplicate_groups) if self.read else 0
+        return {
+            "protocol": f"{self.loaded.path} sha256:{self.loaded.sha256[:12]}",
+            "records": f"{len(self.records)} ({skipped} skipped, {groups} duplicate group(s))",
+        }
+
+    def units(self, model: Model) -> list[Unit]:
+        tasks = build_tasks(self.records, self.protocol, self.template, model, self.sampling)
+        return [Unit(task.record_id, [task]) for task in tasks]
+
+    def row(self, unit: Unit, results: Sequence[CallResult | None]) -> dict[str, Any]:
+        (result,) = results
+        record = self._by_id[unit.record_id]
+        if result is None:
+            return decision_row(record, self.protocol, self.template, None, NOT_SCREENED)
+        return decision_row(record, self.protocol, self.template, result.row, result.error)
+
+    def write(self, path: Path, rows: Sequence[dict[str, Any]]) -> None:
+        write_decisions(path, rows, self.protocol.criterion_ids)
+
+    def report(self, rows: Sequence[dict[str, Any]]) -> StageReport:
+        if self.read is None:
+            return StageReport()
+        return StageReport(skipped=self.read.skipped, duplicate_groups=self.read.duplicate_groups)

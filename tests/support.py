@@ -157,3 +157,21 @@ def render_text(renderable: Any, width: int = 80) -> str:
         console = Console(width=width, record=True, file=sink)
         console.print(renderable)
     return console.export_text()
+
+
+def screen_records(records: Any, protocol: Any, template: Any, engine: Any, sampling: Any = None) -> Any:
+    """Title/abstract screening through the lifecycle's one result loop, without the files around a run."""
+    from winnow.lifecycle import Sampling, collect
+    from winnow.protocol import LoadedProtocol
+    from winnow.screening.screen import TitleAbstractStage
+
+    loaded = LoadedProtocol(protocol=protocol, path="test-protocol.yaml", sha256="0" * 64)
+    stage = TitleAbstractStage(records, loaded, template, sampling or Sampling())
+    return collect(stage, stage.units(engine.model), engine)
+
+
+def run_paper_stage(stage: Any, papers: Any, engine: Any) -> Any:
+    """A full-text stage over papers already parsed and chunked, through the lifecycle's result loop."""
+    from winnow.lifecycle import collect
+
+    return collect(stage, stage.units_for(papers, engine.model), engine)

@@ -24,19 +24,21 @@ from winnow.backends.base import ModelRequest
 from winnow.engine import CallEngine, EngineConfig
 from winnow.errors import GoldSetError, ProtocolError
 from winnow.extraction.evidence import FieldEvidence, check_answer, merge_field
-from winnow.extraction.extract import ExtractionOptions, extract_papers, extraction_columns
+from winnow.extraction.extract import ExtractionStage, extraction_columns
 from winnow.extraction.papers import page_ranges, prepare_papers
 from winnow.extraction.pdf import parse_pdf
+from winnow.extraction.stage import ChunkOptions
 from winnow.fencing import clean_untrusted
 from winnow.form import ExtractionField, ExtractionForm, extraction_spec
 from winnow.ledger import Ledger
+from winnow.lifecycle import Sampling
 from winnow.prices import PriceTable
-from winnow.protocol import load_form
+from winnow.protocol import LoadedForm, load_form
 from winnow.retry import RetryPolicy
 from winnow.screening.decisions import read_table, write_table
 from winnow.templates import load_template
 
-from support import REPO, FakeModel, render_text, run_cli
+from support import REPO, FakeModel, render_text, run_cli, run_paper_stage
 
 FIXTURES = REPO / "tests" / "fixtures" / "pdfs"
 DVT = FIXTURES / "bmc_systematic_review_DVT_prophylaxis_trauma.pdf"
@@ -278,7 +280,9 @@ def run_extract(model: FakeModel, ledger: Ledger, papers: list[Any], run_id: str
         config=EngineConfig(retry=FAST_RETRY),
         prices=PriceTable({}),
     )
-    return extract_papers(papers, form, TEMPLATE, engine, ExtractionOptions(), review_title="test")
+    loaded = LoadedForm(form, "test", str(FORM_A), "0" * 64)
+    stage = ExtractionStage(DVT, loaded, TEMPLATE, sampling=Sampling(max_tokens=1200), chunking=ChunkOptions())
+    return run_paper_stage(stage, papers, engine)
 
 
 def test_flow_rows_evidence_bad_pdfs_and_rerun_from_the_ledger(tmp_path: Path) -> None:

@@ -14,19 +14,22 @@ import pytest
 
 from winnow.backends.base import ModelRequest
 from winnow.engine import CallEngine, EngineConfig
-from winnow.extraction.fulltext import CriterionEvidence, merge_criterion, screen_papers
+from winnow.extraction.fulltext import CriterionEvidence, FullTextScreeningStage, merge_criterion
 from winnow.extraction.papers import prepare_papers
+from winnow.extraction.stage import ChunkOptions
 from winnow.ledger import Ledger
+from winnow.lifecycle import Sampling
 from winnow.prices import PriceTable
 from winnow.protocol import load_protocol
 from winnow.screening.decisions import decision_columns, read_decisions
 from winnow.templates import load_template
 
-from support import DENNSTAEDT, REPO, FakeModel, run_cli
+from support import DENNSTAEDT, REPO, FakeModel, run_cli, run_paper_stage
 
 FIXTURES = REPO / "tests" / "fixtures" / "pdfs"
 DVT = FIXTURES / "bmc_systematic_review_DVT_prophylaxis_trauma.pdf"
-PROTOCOL = load_protocol(DENNSTAEDT / "protocol.yaml").protocol
+LOADED = load_protocol(DENNSTAEDT / "protocol.yaml")
+PROTOCOL = LOADED.protocol
 TEMPLATE = load_template("screen_full_text")
 REAL_QUOTE = "A systematic review was completed using PRISMA guidelines"
 
@@ -52,8 +55,10 @@ def screen(model: FakeModel, tmp_path: Path, max_chunks: int = 1) -> dict[str, A
             model=model, ledger=ledger, run_id="r1", stage="screen_full_text", template_name=TEMPLATE.name,
             template_sha256=TEMPLATE.sha256, config=EngineConfig(), prices=PriceTable({}),
         )  # fmt: skip
-        rows, _, _ = screen_papers(papers, PROTOCOL, TEMPLATE, engine, temperature=0, max_tokens=900, seed=0)
-    return rows[0]
+        stage = FullTextScreeningStage(
+            DVT, LOADED, TEMPLATE, sampling=Sampling(max_tokens=900), chunking=ChunkOptions()
+        )
+        return run_paper_stage(stage, papers, engine).rows[0]
 
 
 def test_exclusion_on_a_verified_quote_excludes(tmp_path: Path) -> None:
@@ -91,7 +96,7 @@ def test_cli_full_text_writes_quote_columns_and_keeps_bad_pdfs(tmp_path: Path, m
     (folder / DVT.name).write_bytes(DVT.read_bytes())
     (folder / "empty.pdf").write_bytes(b"")
     model = FakeModel(scripted({c.id: ("met", REAL_QUOTE, 1) for c in PROTOCOL.criteria.inclusion}, "include"))
-    monkeypatch.setattr("winnow.extraction.run.build_model", lambda *a, **k: model)
+    monkeypatch.setattr("winnow.lifecycle.build_model", lambda *a, **k: model)
     out = tmp_path / "ft.csv"
     args = ("screen", folder, "--protocol", DENNSTAEDT / "protocol.yaml", "--full-text", "--max-chunks", 2,
             "--out", out, "--no-progress")  # fmt: skip

@@ -24,11 +24,12 @@ from hypothesis import strategies as st
 from instant_server import InstantServer
 
 from winnow.backends.base import ModelRequest
+from winnow.lifecycle import Sampling
 from winnow.protocol import load_protocol
 from winnow.records import read_records
 from winnow.screening.decisions import read_decisions
 from winnow.screening.schema import screening_spec
-from winnow.screening.screen import ScreeningOptions, build_tasks
+from winnow.screening.screen import build_tasks
 from winnow.templates import load_template
 
 from support import DENNSTAEDT, FakeModel, answer_for
@@ -49,7 +50,7 @@ def test_corpus_is_read_whole() -> None:
 
 
 def rendered(record: Any) -> tuple[dict[str, str], ...]:
-    (task,) = build_tasks([record], PROTOCOL, TEMPLATE, FakeModel(), ScreeningOptions())
+    (task,) = build_tasks([record], PROTOCOL, TEMPLATE, FakeModel(), Sampling())
     return task.request.messages
 
 

@@ -8,9 +8,9 @@ import pytest
 from instant_server import InstantServer
 
 from winnow.engine import EngineConfig
+from winnow.lifecycle import ModelChoice, RunSpec, Sampling
 from winnow.screening.estimate import Estimate, estimate_screening
-from winnow.screening.run import ScreeningRun
-from winnow.screening.screen import ScreeningOptions
+from winnow.screening.run import RecordSelection, title_abstract_stage
 
 from support import DENNSTAEDT, run_cli
 
@@ -27,15 +27,23 @@ def write_records(path: Path, n: int) -> Path:
     return path
 
 
-def job(tmp_path: Path, records: Path, **kw: object) -> ScreeningRun:
-    return ScreeningRun(
+def estimate(
+    records: Path,
+    out: Path,
+    *,
+    model_id: str = "openai:gpt-4o-mini",
+    base_url: str = "http://127.0.0.1:9/v1",  # nothing listens: a call would fail the test
+    **kw: object,
+) -> Estimate:
+    spec = RunSpec(
         input_path=records,
         protocol_path=PROTOCOL,
-        model_id=str(kw.pop("model_id", "openai:gpt-4o-mini")),
-        base_url="http://127.0.0.1:9/v1",  # nothing listens: a call would fail the test
-        out=tmp_path / "out.csv",
+        template="screen_title_abstract",
+        model=ModelChoice(model_id=model_id, base_url=base_url),
+        out=out,
         **kw,  # type: ignore[arg-type]
     )
+    return estimate_screening(spec, title_abstract_stage(spec, RecordSelection()))
 
 
 def test_dry_run_calls_nothing_and_writes_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -66,7 +74,7 @@ def test_dry_run_calls_nothing_and_writes_nothing(tmp_path: Path, capsys: pytest
 
 def test_estimate_counts_tokens_and_prices_them(tmp_path: Path) -> None:
     records = write_records(tmp_path / "r.csv", 10)
-    est = estimate_screening(job(tmp_path, records, options=ScreeningOptions(max_tokens=200)))
+    est = estimate(records, tmp_path / "out.csv", sampling=Sampling(max_tokens=200))
     assert isinstance(est, Estimate)
     assert est.to_call == 10 and est.completion_tokens == 1000
     assert est.shared_prefix_tokens > 300, "the criteria must sit in a prefix shared by every prompt"
@@ -77,9 +85,7 @@ def test_estimate_counts_tokens_and_prices_them(tmp_path: Path) -> None:
 
 def test_unpriced_model_has_no_cost_and_time_follows_concurrency(tmp_path: Path) -> None:
     records = write_records(tmp_path / "r.csv", 9)
-    est = estimate_screening(
-        job(tmp_path, records, model_id="openai:no-such-model", engine=EngineConfig(concurrency=4))
-    )
+    est = estimate(records, tmp_path / "out.csv", model_id="openai:no-such-model", engine=EngineConfig(concurrency=4))
     assert est.cost_usd is None
     assert any("not in the price table" in a for a in est.assumptions)
     assert est.seconds == pytest.approx(3 * 2.0) and est.limited_by.startswith("concurrency 4")
@@ -92,11 +98,7 @@ def test_rerun_estimate_counts_answered_records_and_past_answers(tmp_path: Path)
         args = ["screen", records, "-p", PROTOCOL, "-m", "openai:instant", "--base-url", server.base_url, "-o", out]
         assert run_cli(*args, "--limit", "4", "--no-progress") == 0
         calls = server.requests
-        est = estimate_screening(
-            ScreeningRun(
-                input_path=records, protocol_path=PROTOCOL, model_id="openai:instant", base_url=server.base_url, out=out
-            )
-        )
+        est = estimate(records, out, model_id="openai:instant", base_url=server.base_url)
         assert server.requests == calls, "a dry run must not call the model"
     assert (est.records, est.already_answered, est.to_call) == (6, 4, 2)
     assert est.completion_tokens_per_call == 20  # what the server reported for the 4 answered calls

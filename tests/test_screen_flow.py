@@ -15,15 +15,16 @@ import pytest
 from winnow.engine import CallEngine, EngineConfig
 from winnow.errors import BackendError, TransientBackendError
 from winnow.ledger import Ledger
+from winnow.lifecycle import Sampling
 from winnow.prices import PriceTable
 from winnow.protocol import load_protocol
 from winnow.records.model import Record
 from winnow.retry import RetryPolicy
 from winnow.screening.decisions import read_decisions, write_decisions
-from winnow.screening.screen import ScreeningOptions, final_decision, screen_records
+from winnow.screening.screen import final_decision
 from winnow.templates import load_template
 
-from support import DENNSTAEDT, FakeModel, answer_for
+from support import DENNSTAEDT, FakeModel, answer_for, screen_records
 
 PROTOCOL = load_protocol(DENNSTAEDT / "protocol.yaml").protocol
 TEMPLATE = load_template("screen_title_abstract")
@@ -51,11 +52,11 @@ def engine(model: FakeModel, ledger: Ledger, run_id: str = "r1", **config: objec
 def test_every_record_decided_once_and_rerun_makes_no_calls(tmp_path: Path) -> None:
     model = FakeModel()
     with Ledger(tmp_path / "l.sqlite") as ledger:
-        first = screen_records(records(), PROTOCOL, TEMPLATE, engine(model, ledger), ScreeningOptions())
+        first = screen_records(records(), PROTOCOL, TEMPLATE, engine(model, ledger))
         assert [r["record_id"] for r in first.rows] == ["0", "1", "2", "3", "4"]
         assert len(model.calls) == 5
         assert len(ledger.calls()) == 5
-        second = screen_records(records(), PROTOCOL, TEMPLATE, engine(model, ledger, "r2"), ScreeningOptions())
+        second = screen_records(records(), PROTOCOL, TEMPLATE, engine(model, ledger, "r2"))
         assert len(model.calls) == 5, "a re-run must make no new calls"
         assert [r["decision"] for r in second.rows] == [r["decision"] for r in first.rows]
         assert second.rows[0]["run_id"] == "r1"
@@ -68,10 +69,10 @@ def test_every_record_decided_once_and_rerun_makes_no_calls(tmp_path: Path) -> N
 def test_changed_record_rescreens_only_that_record(tmp_path: Path) -> None:
     model = FakeModel()
     with Ledger(tmp_path / "l.sqlite") as ledger:
-        screen_records(records(), PROTOCOL, TEMPLATE, engine(model, ledger), ScreeningOptions())
+        screen_records(records(), PROTOCOL, TEMPLATE, engine(model, ledger))
         changed = records()
         changed[2] = Record(record_id="2", title="Title 2 (corrected)", abstract="")
-        screen_records(changed, PROTOCOL, TEMPLATE, engine(model, ledger, "r2"), ScreeningOptions())
+        screen_records(changed, PROTOCOL, TEMPLATE, engine(model, ledger, "r2"))
     assert len(model.calls) == 6
 
 
@@ -84,7 +85,7 @@ def test_invalid_output_is_repaired_with_the_validation_error(tmp_path: Path) ->
 
     model = FakeModel(script)
     with Ledger(tmp_path / "l.sqlite") as ledger:
-        out = screen_records(records(1), PROTOCOL, TEMPLATE, engine(model, ledger), ScreeningOptions())
+        out = screen_records(records(1), PROTOCOL, TEMPLATE, engine(model, ledger))
         calls = ledger.calls()
     assert out.rows[0]["decision"] == "include"
     assert [c["ok"] for c in calls] == [0, 1]
@@ -104,7 +105,7 @@ def test_answer_cut_off_at_the_token_limit_is_asked_again_without_echoing_it(tmp
 
     model = FakeModel(script)
     with Ledger(tmp_path / "l.sqlite") as ledger:
-        out = screen_records(records(1), PROTOCOL, TEMPLATE, engine(model, ledger), ScreeningOptions())
+        out = screen_records(records(1), PROTOCOL, TEMPLATE, engine(model, ledger))
     first, second = model.calls
     assert second.messages[:-1] == first.messages, "asked again from the original prompt"
     assert all(m["role"] != "assistant" for m in second.messages), "the cut-off answer is not sent back"
@@ -115,7 +116,7 @@ def test_answer_cut_off_at_the_token_limit_is_asked_again_without_echoing_it(tmp
 def test_output_that_never_validates_becomes_an_error_row_with_raw_text(tmp_path: Path) -> None:
     model = FakeModel(lambda request, n: "not json at all")
     with Ledger(tmp_path / "l.sqlite") as ledger:
-        out = screen_records(records(2), PROTOCOL, TEMPLATE, engine(model, ledger, max_repairs=1), ScreeningOptions())
+        out = screen_records(records(2), PROTOCOL, TEMPLATE, engine(model, ledger, max_repairs=1))
         assert len(ledger.calls()) == 4
     assert [r["decision"] for r in out.rows] == ["error", "error"]
     assert "not json at all" in out.rows[0]["error"]
@@ -129,7 +130,7 @@ def test_transient_errors_are_retried_and_logged(tmp_path: Path) -> None:
     model = FakeModel(script, max_concurrency=1)
     with Ledger(tmp_path / "l.sqlite") as ledger:
         eng = engine(model, ledger)
-        out = screen_records(records(1), PROTOCOL, TEMPLATE, eng, ScreeningOptions())
+        out = screen_records(records(1), PROTOCOL, TEMPLATE, eng)
         calls = ledger.calls()
     assert out.rows[0]["decision"] == "include"
     assert [(c["ok"], c["attempt"], c["error_kind"]) for c in calls] == [(0, 1, "http_503"), (1, 2, None)]
@@ -139,7 +140,7 @@ def test_transient_errors_are_retried_and_logged(tmp_path: Path) -> None:
 def test_permanent_backend_error_is_not_retried(tmp_path: Path) -> None:
     model = FakeModel(lambda request, n: BackendError("HTTP 401: bad key"))
     with Ledger(tmp_path / "l.sqlite") as ledger:
-        out = screen_records(records(1), PROTOCOL, TEMPLATE, engine(model, ledger), ScreeningOptions())
+        out = screen_records(records(1), PROTOCOL, TEMPLATE, engine(model, ledger))
     assert len(model.calls) == 1
     assert out.rows[0]["decision"] == "error" and "401" in out.rows[0]["error"]
 
@@ -179,7 +180,7 @@ def answer_for_ids(ids: list[str], decision: str, verdict: str) -> str:
 def test_decisions_round_trip(tmp_path: Path, suffix: str) -> None:
     model = FakeModel()
     with Ledger(tmp_path / "l.sqlite") as ledger:
-        out = screen_records(records(3), PROTOCOL, TEMPLATE, engine(model, ledger), ScreeningOptions())
+        out = screen_records(records(3), PROTOCOL, TEMPLATE, engine(model, ledger))
     path = write_decisions(tmp_path / f"d{suffix}", out.rows, PROTOCOL.criterion_ids)
     frame = read_decisions(path)
     assert list(frame["record_id"]) == ["0", "1", "2"]
@@ -204,7 +205,7 @@ def test_decisions_round_trip(tmp_path: Path, suffix: str) -> None:
 def test_ledger_refuses_second_successful_answer(tmp_path: Path) -> None:
     model = FakeModel()
     with Ledger(tmp_path / "l.sqlite") as ledger:
-        screen_records(records(1), PROTOCOL, TEMPLATE, engine(model, ledger), ScreeningOptions())
+        screen_records(records(1), PROTOCOL, TEMPLATE, engine(model, ledger))
         row = ledger.calls()[0]
         import sqlite3
 
@@ -244,9 +245,9 @@ def test_reworded_criterion_rescreens(tmp_path: Path) -> None:
     reworded = PROTOCOL.model_copy(deep=True)
     reworded.criteria.inclusion[0].text = "The publication is an original research article."
     with Ledger(tmp_path / "l.sqlite") as ledger:
-        screen_records(records(2), PROTOCOL, TEMPLATE, engine(model, ledger), ScreeningOptions())
-        screen_records(records(2), reworded, TEMPLATE, engine(model, ledger, "r2"), ScreeningOptions())
-        screen_records(records(2), reworded, TEMPLATE, engine(model, ledger, "r3"), ScreeningOptions())
+        screen_records(records(2), PROTOCOL, TEMPLATE, engine(model, ledger))
+        screen_records(records(2), reworded, TEMPLATE, engine(model, ledger, "r2"))
+        screen_records(records(2), reworded, TEMPLATE, engine(model, ledger, "r3"))
     assert len(model.calls) == 4, "new wording re-asks once; the same wording again is cached"
 
 
@@ -258,5 +259,5 @@ def test_cache_keys_survive_the_speed_work() -> None:
     """
     from winnow.screening.screen import build_tasks
 
-    task = build_tasks(records(1), PROTOCOL, TEMPLATE, FakeModel(), ScreeningOptions())[0]
+    task = build_tasks(records(1), PROTOCOL, TEMPLATE, FakeModel(), Sampling())[0]
     assert task.cache_key == KEY_OF_RECORD_0

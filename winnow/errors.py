@@ -86,16 +86,6 @@ class EmbeddingsUnavailable(BackendError):
     """The optional sentence-embedding model (the ``embeddings`` extra) is not installed."""
 
 
-class ModelOutputError(WinnowError):
-    """The model's answer did not validate after every allowed repair attempt."""
-
-    def __init__(self, problem: str, *, raw: str, attempts: int) -> None:
-        self.raw = raw
-        self.attempts = attempts
-        self.problem = problem
-        super().__init__(f"model output invalid after {attempts} attempt(s): {problem}")
-
-
 class Interrupted(WinnowError):
     """The user stopped a run; finished work is already in the ledger."""
 

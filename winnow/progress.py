@@ -55,8 +55,10 @@ class RunProgress:
     ) -> None:
         self._progress.__exit__(exc_type, exc, tb)
 
-    def advance(self, outcome: str, *, tokens: int = 0, cost: float | None = 0.0) -> None:
-        self.counts[outcome] = self.counts.get(outcome, 0) + 1
+    def advance(self, outcome: str | None, *, tokens: int = 0, cost: float | None = 0.0) -> None:
+        """One call answered; ``outcome`` is the row it completed, None while its unit waits for more."""
+        if outcome is not None:
+            self.counts[outcome] = self.counts.get(outcome, 0) + 1
         self.tokens += tokens
         self.cost = None if cost is None or self.cost is None else self.cost + cost
         self._done += 1

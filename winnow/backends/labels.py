@@ -10,10 +10,9 @@ probability to report.
 
 from __future__ import annotations
 
-import json
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 
 _KEY = re.compile(r'"([A-Za-z_][A-Za-z0-9_]*)"\s*:\s*"')
 
@@ -73,16 +72,3 @@ def label_probs_from_candidates(
     if total <= 0.0:
         return None
     return {label: value / total for label, value in mass.items()}
-
-
-def decision_from_json(text: str, field_name: str) -> str | None:
-    try:
-        value = json.loads(text).get(field_name)
-    except (ValueError, AttributeError):
-        return None
-    return value if isinstance(value, str) else None
-
-
-def normalise(probs: Mapping[str, float]) -> dict[str, float]:
-    total = sum(probs.values())
-    return {k: v / total for k, v in probs.items()} if total > 0 else dict(probs)

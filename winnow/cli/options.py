@@ -1,11 +1,22 @@
-"""Option groups shared by commands that call a model, so every command spells them alike."""
+"""Option groups shared by commands that call a model, so every command spells them alike.
+
+Click hands a command its options as keywords; ``run_spec`` turns them into the typed
+``RunSpec`` at the top of the command, so nothing past the CLI edge sees a dict.
+"""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
-from typing import Any, TypeVar
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
+from click.core import ParameterSource
+
+if TYPE_CHECKING:
+    from winnow.extraction.stage import ChunkOptions
+    from winnow.lifecycle import RunSpec
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -94,3 +105,79 @@ def model_options(func: F) -> F:
     for option in reversed(options):
         func = option(func)
     return func
+
+
+def full_text_options(func: F) -> F:
+    """--max-chunks, --chunk-tokens and --quote-threshold, shared by extract and screen --full-text."""
+    options = [
+        click.option(
+            "--max-chunks",
+            type=click.IntRange(0),
+            default=None,
+            help="Chunks read per PDF; the rest is left out and recorded. 0 = all. "
+            "Default: 3 with the embedded model, all otherwise.",
+        ),
+        click.option(
+            "--chunk-tokens",
+            type=click.IntRange(200),
+            default=None,
+            help="Paper text per call, in tokens. Default: what the model's context leaves.",
+        ),
+        click.option(
+            "--quote-threshold",
+            type=click.FloatRange(0.5, 1.0),
+            default=0.9,
+            show_default=True,
+            help="Fuzzy-match ratio a quote needs to count as found on its page.",
+        ),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def reply_tokens(default: int) -> int | None:
+    """The command's own --max-tokens default when the user left it alone, else None (use theirs)."""
+    ctx = click.get_current_context()
+    return default if ctx.get_parameter_source("max_tokens") == ParameterSource.DEFAULT else None
+
+
+def run_spec(kw: dict[str, Any], *, template: str, max_tokens: int | None = None) -> RunSpec:
+    """The typed run request for a model-calling command's parsed options."""
+    from winnow.engine import EngineConfig
+    from winnow.lifecycle import ModelChoice, RunSpec, Sampling
+    from winnow.retry import RetryPolicy
+    from winnow.runs import redact_argv
+
+    return RunSpec(
+        input_path=Path(kw["input_path"]),
+        protocol_path=Path(kw["protocol_path"]),
+        template=template,
+        model=ModelChoice(
+            model_id=kw["model_id"],
+            base_url=kw["base_url"],
+            api_key=kw["api_key"],
+            timeout_s=kw["timeout_s"],
+            structured=kw["structured"],
+        ),
+        sampling=Sampling(temperature=kw["temperature"], max_tokens=max_tokens or kw["max_tokens"], seed=kw["seed"]),
+        engine=EngineConfig(
+            concurrency=kw["concurrency"],
+            rpm=kw["rpm"],
+            tpm=kw["tpm"],
+            max_repairs=kw["max_repairs"],
+            retry=RetryPolicy(max_attempts=kw["max_attempts"]),
+        ),
+        out=kw["out"],
+        db=kw["db"],
+        prices_path=Path(kw["prices_path"]) if kw["prices_path"] else None,
+        argv=tuple(redact_argv(["winnow", *sys.argv[1:]])),
+    )
+
+
+def chunk_options(kw: dict[str, Any]) -> ChunkOptions:
+    from winnow.extraction.stage import ChunkOptions
+
+    return ChunkOptions(
+        max_chunks=kw["max_chunks"], chunk_tokens=kw["chunk_tokens"], quote_threshold=kw["quote_threshold"]
+    )

@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import shlex
-import sys
 from pathlib import Path
 from typing import Any
 
 import click
 from rich.console import Console
 
-from winnow.cli.extract import full_text_options
-from winnow.cli.options import model_options
-from winnow.runs import redact_argv
+from winnow.cli.options import chunk_options, full_text_options, model_options, reply_tokens, run_spec
 
 DEFAULT_TEMPLATE = "screen_title_abstract"
 FULL_TEXT_REPLY_TOKENS = 1024
@@ -78,58 +74,19 @@ def screen(**kw: Any) -> int:
     if given:
         raise click.UsageError(f"{', '.join(given)} only apply with --full-text")
     # Imported here so that other commands do not pay for langchain and openai at start-up.
-    from winnow.backends.local import EMBEDDED_WARNING
-    from winnow.cli.summary import print_header, print_summary
-    from winnow.engine import EngineConfig
-    from winnow.progress import RunProgress
-    from winnow.retry import RetryPolicy
-    from winnow.screening.run import ScreeningRun, run_screening
-    from winnow.screening.screen import ScreeningOptions
+    from winnow.cli.summary import run_in_terminal
+    from winnow.screening.run import RecordSelection, title_abstract_stage
 
-    console = Console(stderr=True)
-    job = ScreeningRun(
-        input_path=kw["input_path"],
-        protocol_path=kw["protocol_path"],
-        model_id=kw["model_id"],
-        base_url=kw["base_url"],
-        api_key=kw["api_key"],
-        template=kw["template"],
-        out=kw["out"],
-        db=kw["db"],
-        engine=EngineConfig(
-            concurrency=kw["concurrency"],
-            rpm=kw["rpm"],
-            tpm=kw["tpm"],
-            max_repairs=kw["max_repairs"],
-            retry=RetryPolicy(max_attempts=kw["max_attempts"]),
-        ),
-        options=ScreeningOptions(temperature=kw["temperature"], max_tokens=kw["max_tokens"], seed=kw["seed"]),
-        limit=kw["limit"],
-        sample=kw["sample"],
-        sample_seed=kw["sample_seed"],
-        timeout_s=kw["timeout_s"],
-        structured=kw["structured"],
-        prices_path=kw["prices_path"],
-        argv=redact_argv(["winnow", *sys.argv[1:]]),
+    spec = run_spec(kw, template=kw["template"])
+    stage = title_abstract_stage(
+        spec, RecordSelection(sample=kw["sample"], sample_seed=kw["sample_seed"], limit=kw["limit"])
     )
-
     if kw["dry_run"]:
         from winnow.screening.estimate import estimate_screening
 
-        print_estimate(Console(), estimate_screening(job))
+        print_estimate(Console(), estimate_screening(spec, stage))
         return 0
-
-    def progress(total: int, description: str) -> RunProgress:
-        return RunProgress(total, description=description, console=console, enabled=not kw["no_progress"])
-
-    def header(fields: dict[str, str]) -> None:
-        print_header(console, fields, warning=EMBEDDED_WARNING if fields["model"].startswith("local") else None)
-
-    summary = run_screening(job, progress=progress, on_header=header)
-    print_summary(console, summary, retry_command=shlex.join(redact_argv(["winnow", *sys.argv[1:]])))
-    if summary.interrupted:
-        return 130
-    return 0
+    return run_in_terminal(spec, stage, no_progress=kw["no_progress"])
 
 
 def print_estimate(console: Console, estimate: Any) -> None:
@@ -162,17 +119,15 @@ def print_estimate(console: Console, estimate: Any) -> None:
 
 
 def _screen_full_text(kw: dict[str, Any]) -> int:
-    from winnow.cli.extract import build_full_text_job, reply_tokens, run_full_text_command
-    from winnow.extraction.fulltext import DEFAULT_FULL_TEXT_TEMPLATE
-    from winnow.extraction.run import run_full_text_screening
+    from winnow.cli.summary import run_in_terminal
+    from winnow.extraction.fulltext import DEFAULT_FULL_TEXT_TEMPLATE, full_text_stage
 
     for name in ("limit", "sample", "dry_run"):
         if kw.get(name):
             raise click.UsageError(f"--{name.replace('_', '-')} does not apply with --full-text")
     template = DEFAULT_FULL_TEXT_TEMPLATE if kw["template"] == DEFAULT_TEMPLATE else kw["template"]
-    max_tokens = reply_tokens(click.get_current_context(), kw["max_tokens"], FULL_TEXT_REPLY_TOKENS)
-    job = build_full_text_job(kw, template=template, max_tokens=max_tokens)
-    return run_full_text_command(kw, job, run_full_text_screening)
+    spec = run_spec(kw, template=template, max_tokens=reply_tokens(FULL_TEXT_REPLY_TOKENS))
+    return run_in_terminal(spec, full_text_stage(spec, chunk_options(kw)), no_progress=kw["no_progress"])
 
 
 COMMANDS = [screen]

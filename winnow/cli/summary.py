@@ -1,11 +1,38 @@
-"""The run header and end-of-run summary, shared by every command that calls a model."""
+"""The run header, progress and end-of-run summary, shared by every command that calls a model."""
 
 from __future__ import annotations
+
+import shlex
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.table import Table
 
 from winnow.runs import RunSummary
+
+if TYPE_CHECKING:
+    from winnow.lifecycle import RunHeader, RunSpec, Stage
+
+
+def run_in_terminal(spec: RunSpec, stage: Stage, *, no_progress: bool) -> int:
+    """Run a stage through the lifecycle with a header, a progress bar and a summary; the exit code."""
+    from winnow.backends.local import EMBEDDED_WARNING
+    from winnow.lifecycle import execute
+    from winnow.progress import RunProgress
+
+    console = Console(stderr=True)
+
+    def progress(total: int, description: str) -> RunProgress:
+        return RunProgress(total, description=description, console=console, enabled=not no_progress)
+
+    def header(shown: RunHeader) -> None:
+        print_header(console, shown.fields, warning=EMBEDDED_WARNING if shown.embedded else None)
+
+    summary = execute(spec, stage, progress=progress, on_header=header)
+    for line in summary.warnings:
+        console.print(f"[yellow]note[/] {line}", markup=True, highlight=False)
+    print_summary(console, summary, retry_command=shlex.join(spec.argv))
+    return 130 if summary.interrupted else 0
 
 
 def print_header(console: Console, fields: dict[str, str], *, warning: str | None) -> None:
