@@ -186,6 +186,7 @@ class ExtractionStage(PaperStage):
     command = "extract"
     description = "extracting"
     suffix = "extraction"
+    table = "extraction"
     outcomes = ()
     schema_name = "extraction_answer"
 

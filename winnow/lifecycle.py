@@ -124,13 +124,15 @@ class Stage(ABC):
     """What one kind of run supplies to the lifecycle: its units, rows, table and name.
 
     ``name`` is the ledger's stage, ``command`` the runs table's command, ``suffix``
-    the default output name, and ``outcomes`` the row outcomes always counted.
+    the default output name, ``table`` what the output table is called in the summary,
+    and ``outcomes`` the row outcomes always counted.
     """
 
     name: str
     command: str
     description: str
     suffix: str
+    table: str = "decisions"
     outcomes: tuple[str, ...] = ("include", "exclude", "uncertain", "error")
     template: PromptTemplate
     protocol_sha256: str
@@ -296,7 +298,7 @@ def execute(
             duplicate_groups=report.duplicate_groups,
             counts=done.counts,
             stats=engine.stats,
-            outputs={"decisions": str(out), "ledger": str(db)},
+            outputs={stage.table: str(out), "ledger": str(db)},
             interrupted=done.interrupted,
             undecided=[u.record_id for u, r in zip(units, done.rows, strict=True) if stage.outcome(r) == "error"],
             warnings=report.warnings,

@@ -74,8 +74,8 @@ def print_summary(console: Console, summary: RunSummary, *, retry_command: str) 
         console.print(evidence_table(summary.evidence))
     if summary.interrupted:
         console.print("[yellow]interrupted[/]: answered calls are in the ledger; re-run the same command to resume")
-    console.print(f"[bold]decisions[/] {summary.outputs['decisions']}")
-    console.print(f"[bold]ledger[/] {summary.outputs['ledger']}")
+    for name, path in summary.outputs.items():
+        console.print(f"[bold]{name}[/] {path}")
 
 
 # Column headings, short enough that ten columns fit 80 characters.
