@@ -17,9 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from winnow.engine import EngineConfig
+from winnow.engine import Caller, CallTask, EngineConfig
 from winnow.lifecycle import RunSpec
 from winnow.prices import PriceTable
+from winnow.screening.panel import PanelStage
 from winnow.screening.screen import TitleAbstractStage
 
 CHARS_PER_TOKEN = 4
@@ -53,13 +54,59 @@ class Estimate:
         return dict(self.__dict__)
 
 
-def estimate_screening(spec: RunSpec, stage: TitleAbstractStage) -> Estimate:
-    """Estimate a run of ``stage`` as ``spec`` asks, without calling the model or writing anything."""
+def estimate_screening(spec: RunSpec, stage: TitleAbstractStage | PanelStage) -> Estimate:
+    """Estimate a run of ``stage`` as ``spec`` asks, without calling a model or writing anything.
+
+    A panel is estimated reviewer by reviewer (each its own model, template, past answers
+    and prices) and summed, so reviewers x samples multiply the calls; its time is the
+    slowest reviewer's, since reviewers answer side by side.
+    """
     model = spec.model.build()
-    template = stage.template
-    tasks = [task for unit in stage.units(model) for task in unit.tasks]
-    ledger_path = spec.ledger_path(stage.suffix)
-    history = _ledger_history(ledger_path, [t.cache_key for t in tasks], template.sha256, model.model_id)
+    default = Caller(model, stage.template.name, stage.template.sha256)
+    groups: dict[int, tuple[Caller, list[CallTask]]] = {}
+    for unit in stage.units(model):
+        for task in unit.tasks:
+            caller = task.caller or default
+            groups.setdefault(id(caller), (caller, []))[1].append(task)
+    parts = [_estimate_calls(spec, caller, tasks, len(stage.records)) for caller, tasks in groups.values()]
+    if len(parts) == 1:
+        return parts[0]
+    return _panel_estimate(parts)
+
+
+def _panel_estimate(parts: list[Estimate]) -> Estimate:
+    calls = sum(p.to_call for p in parts) or 1
+    slowest = max(parts, key=lambda p: p.seconds)
+
+    def total(values: list[float | None]) -> float | None:
+        return None if any(v is None for v in values) else sum(v for v in values if v is not None)
+
+    assumptions = [f"panel of {len(parts)} reviewer answer sets: calls, tokens and cost summed over them"]
+    assumptions += list(dict.fromkeys(a for p in parts for a in p.assumptions))
+    return Estimate(
+        model=" + ".join(dict.fromkeys(p.model for p in parts)),
+        records=parts[0].records,
+        already_answered=sum(p.already_answered for p in parts),
+        to_call=sum(p.to_call for p in parts),
+        prompt_tokens_per_call=round(sum(p.prompt_tokens for p in parts) / calls, 1),
+        shared_prefix_tokens=min(p.shared_prefix_tokens for p in parts),
+        completion_tokens_per_call=round(sum(p.completion_tokens for p in parts) / calls, 1),
+        prompt_tokens=sum(p.prompt_tokens for p in parts),
+        completion_tokens=sum(p.completion_tokens for p in parts),
+        cost_usd=total([p.cost_usd for p in parts]),
+        cost_usd_with_prompt_cache=total([p.cost_usd_with_prompt_cache for p in parts]),
+        latency_s=max(p.latency_s for p in parts),
+        seconds=slowest.seconds,
+        limited_by=f"{slowest.model}: {slowest.limited_by}",
+        assumptions=assumptions,
+    )
+
+
+def _estimate_calls(spec: RunSpec, caller: Caller, tasks: list[CallTask], records: int) -> Estimate:
+    """The estimate for one model's and template's calls."""
+    model = caller.model
+    ledger_path = spec.ledger_path(TitleAbstractStage.suffix)
+    history = _ledger_history(ledger_path, [t.cache_key for t in tasks], caller.template_sha256, model.model_id)
     pending = [t for t in tasks if t.cache_key not in history.answered]
     assumptions = [f"tokens counted as characters/{CHARS_PER_TOKEN} plus {MESSAGE_OVERHEAD_TOKENS} per message"]
 
@@ -102,7 +149,7 @@ def estimate_screening(spec: RunSpec, stage: TitleAbstractStage) -> Estimate:
     )
     return Estimate(
         model=model.model_id,
-        records=len(stage.records),
+        records=records,
         already_answered=len(tasks) - n,
         to_call=n,
         prompt_tokens_per_call=round(prompt_per_call, 1),

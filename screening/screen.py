@@ -46,8 +46,15 @@ def render_record(record: Record) -> str:
 
 
 def build_tasks(
-    records: Sequence[Record], protocol: Protocol, template: PromptTemplate, model: Model, options: Sampling
+    records: Sequence[Record],
+    protocol: Protocol,
+    template: PromptTemplate,
+    model: Model,
+    options: Sampling,
+    *,
+    sample: int = 0,
 ) -> list[CallTask]:
+    """One task per record. ``sample`` k > 0 is a repeated answer: its own seed and its own cache key."""
     spec = screening_spec(protocol.criterion_ids)
     schema = spec.schema
     schema_digest = schema_sha256(schema)
@@ -60,10 +67,11 @@ def build_tasks(
             schema_name="screening_answer",
             temperature=options.temperature,
             max_tokens=options.max_tokens,
-            seed=options.seed,
+            seed=options.seed if options.seed is None else options.seed + sample,
             label_field="decision",
             labels=MODEL_DECISIONS,
             positive_label=POSITIVE_DECISION,
+            sample=sample,
         )
         sha256 = record.content_sha256  # a property that hashes on every access
         key = cache_key(
@@ -161,6 +169,8 @@ class TitleAbstractStage(Stage):
         template: PromptTemplate,
         sampling: Sampling,
         read: ReadResult | None = None,
+        *,
+        sample: int = 0,
     ) -> None:
         self.records = list(records)
         self.loaded = protocol
@@ -169,6 +179,7 @@ class TitleAbstractStage(Stage):
         self.protocol_sha256 = protocol.sha256
         self.sampling = sampling
         self.read = read
+        self.sample = sample
         self._by_id = {r.record_id: r for r in self.records}
 
     def check_output(self, path: Path) -> None:
@@ -183,7 +194,7 @@ class TitleAbstractStage(Stage):
         }
 
     def units(self, model: Model) -> list[Unit]:
-        tasks = build_tasks(self.records, self.protocol, self.template, model, self.sampling)
+        tasks = build_tasks(self.records, self.protocol, self.template, model, self.sampling, sample=self.sample)
         return [Unit(task.record_id, [task]) for task in tasks]
 
     def row(self, unit: Unit, results: Sequence[CallResult | None]) -> dict[str, Any]:

@@ -35,15 +35,35 @@ CUT_OFF_MESSAGE = (
 )
 
 
+@dataclass(frozen=True, eq=False)
+class Caller:
+    """Who answers a task: a model and the template its prompt came from.
+
+    A run with one model has one caller, the engine's own. A panel of reviewers gives
+    each reviewer's tasks its caller, so reviewers share the workers, each caller gets
+    its own rate limiter from the engine, and each answer is stored under its own model
+    and template.
+    """
+
+    model: Model
+    template_name: str
+    template_sha256: str
+
+    @property
+    def workers(self) -> int | None:
+        return self.model.max_concurrency
+
+
 @dataclass(frozen=True)
 class CallTask:
-    """One unit of model work, identified for caching by ``cache_key``."""
+    """One unit of model work, identified for caching by ``cache_key``; ``caller`` None: the engine's own."""
 
     record_id: str
     record_sha256: str
     request: ModelRequest
     validate: Callable[[str], dict[str, Any]]
     cache_key: str
+    caller: Caller | None = None
 
 
 @dataclass
@@ -117,7 +137,16 @@ def cache_key(
 
 
 def request_params(request: ModelRequest) -> dict[str, Any]:
-    return {"temperature": request.temperature, "max_tokens": request.max_tokens, "seed": request.seed}
+    """The parameters in a cache key; a repeated sample's index joins only from the second sample on,
+    so the keys of every single-answer run stay what they were."""
+    params: dict[str, Any] = {
+        "temperature": request.temperature,
+        "max_tokens": request.max_tokens,
+        "seed": request.seed,
+    }
+    if request.sample:
+        params["sample"] = request.sample
+    return params
 
 
 class CallEngine:
@@ -139,18 +168,24 @@ class CallEngine:
         self.ledger = ledger
         self.run_id = run_id
         self.stage = stage
-        self.template_name = template_name
-        self.template_sha256 = template_sha256
         self.config = config
         self.prices = prices
-        self.limiter = RateLimiter(config.rpm, config.tpm)
+        self.caller = Caller(model, template_name, template_sha256)
         self.stats = RunStats()
         self._stats_lock = threading.Lock()
+        self._limiters: dict[int, RateLimiter] = {id(self.caller): RateLimiter(config.rpm, config.tpm)}
+        self._workers = self._workers_for([self.caller])
+
+    def _workers_for(self, callers: Iterable[Caller]) -> int:
+        total = 0
+        for caller in callers:
+            limit = caller.workers
+            total += max(1, min(self.config.concurrency, limit) if limit else self.config.concurrency)
+        return total
 
     @property
     def workers(self) -> int:
-        limit = self.model.max_concurrency
-        return max(1, min(self.config.concurrency, limit) if limit else self.config.concurrency)
+        return self._workers
 
     def run(self, tasks: list[CallTask], on_result: Callable[[CallResult], None]) -> None:
         """Call ``on_result`` once per task, cached ones first, in the calling thread."""
@@ -164,6 +199,10 @@ class CallEngine:
             else:
                 pending.append(task)
         if pending:
+            callers = {id(c): c for c in (t.caller or self.caller for t in pending)}
+            for key in callers:
+                self._limiters.setdefault(key, RateLimiter(self.config.rpm, self.config.tpm))
+            self._workers = self._workers_for(callers.values())
             self._run_pending(pending, on_result)
 
     def _run_pending(self, tasks: list[CallTask], on_result: Callable[[CallResult], None]) -> None:
@@ -226,16 +265,17 @@ class CallEngine:
         )
 
     def _call_with_retries(self, task: CallTask, request: ModelRequest, attempt_no: int) -> tuple[ModelResponse, int]:
+        caller = task.caller or self.caller
         estimate = sum(len(m["content"]) for m in request.messages) // 4 + request.max_tokens
         for attempt in self.config.retry.retrying():
             with attempt:
                 attempt_no += 1
                 if attempt.retry_state.attempt_number > 1:
                     self._bump("retried")
-                self.limiter.acquire(estimate)
+                self._limiters[id(caller)].acquire(estimate)
                 started = time.perf_counter()
                 try:
-                    response = self.model.complete(request)
+                    response = caller.model.complete(request)
                 except BackendError as exc:
                     kind = exc.kind if isinstance(exc, TransientBackendError) else "backend"
                     self._store(
@@ -264,10 +304,11 @@ class CallEngine:
         error_kind: str | None = None,
         latency_ms: float | None = None,
     ) -> int:
+        caller = task.caller or self.caller
         cost = None
         if response is not None:
             cost = self.prices.cost(
-                self.model.model_id, response.prompt_tokens, response.completion_tokens, response.cached_tokens
+                caller.model.model_id, response.prompt_tokens, response.completion_tokens, response.cached_tokens
             )
             self._count_usage(response, cost)
         p_include = response.p_label(request.positive_label) if response is not None else None
@@ -278,10 +319,10 @@ class CallEngine:
                 stage=self.stage,
                 record_id=task.record_id,
                 record_sha256=task.record_sha256,
-                template_name=self.template_name,
-                template_sha256=self.template_sha256,
-                model=self.model.model_id,
-                params_json=json.dumps({**request_params(request), **self.model.identity()}, sort_keys=True),
+                template_name=caller.template_name,
+                template_sha256=caller.template_sha256,
+                model=caller.model.model_id,
+                params_json=json.dumps({**request_params(request), **caller.model.identity()}, sort_keys=True),
                 cache_key=task.cache_key,
                 prompt_json=json.dumps(list(request.messages), ensure_ascii=False),
                 ok=parsed is not None,

@@ -29,6 +29,7 @@ class ModelRequest:
     label_field: str | None = None
     labels: tuple[str, ...] = ()
     positive_label: str | None = None
+    sample: int = 0  # which of a reviewer's repeated answers this is; 0 for the only one
 
 
 @dataclass

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from winnow.cli.options import chunk_options, full_text_options, model_options, reply_tokens, run_spec
+from winnow.cli.options import chunk_options, full_text_options, model_options, one_model, reply_tokens, run_spec
 
 FIELD_REPLY_TOKENS = 110
 
@@ -57,6 +57,7 @@ def extract(**kw: Any) -> int:
     from winnow.extraction.extract import extraction_stage
     from winnow.protocol import load_form
 
+    one_model(kw, "extract")
     fields = len(load_form(kw["protocol_path"]).form.fields)
     spec = run_spec(kw, template=kw["template"], max_tokens=reply_tokens(min(4096, 60 + FIELD_REPLY_TOKENS * fields)))
     return run_in_terminal(spec, extraction_stage(spec, chunk_options(kw)), no_progress=kw["no_progress"])

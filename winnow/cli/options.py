@@ -16,7 +16,7 @@ from click.core import ParameterSource
 
 if TYPE_CHECKING:
     from winnow.extraction.stage import ChunkOptions
-    from winnow.lifecycle import RunSpec
+    from winnow.lifecycle import ModelChoice, RunSpec
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -28,9 +28,10 @@ def model_options(func: F) -> F:
             "--model",
             "-m",
             "model_id",
-            default=None,
+            multiple=True,
             metavar="PROVIDER:NAME",
-            help="local (embedded, default without OPENAI_API_KEY), local:/path/model.gguf, or openai:NAME.",
+            help="local (embedded, default without OPENAI_API_KEY), local:/path/model.gguf, or openai:NAME. "
+            "`winnow screen` takes it more than once for a panel of reviewers.",
         ),
         click.option(
             "--base-url",
@@ -142,10 +143,32 @@ def reply_tokens(default: int) -> int | None:
     return default if ctx.get_parameter_source("max_tokens") == ParameterSource.DEFAULT else None
 
 
+def model_choices(kw: dict[str, Any]) -> tuple[ModelChoice, ...]:
+    """One ``ModelChoice`` per ``--model`` given (none: the default model), sharing the endpoint options."""
+    from winnow.lifecycle import ModelChoice
+
+    ids = kw["model_id"] or (None,)
+    return tuple(
+        ModelChoice(
+            model_id=model_id,
+            base_url=kw["base_url"],
+            api_key=kw["api_key"],
+            timeout_s=kw["timeout_s"],
+            structured=kw["structured"],
+        )
+        for model_id in ids
+    )
+
+
+def one_model(kw: dict[str, Any], command: str) -> None:
+    if len(kw["model_id"]) > 1:
+        raise click.UsageError(f"{command} takes one --model; panels of reviewers are for title/abstract screening")
+
+
 def run_spec(kw: dict[str, Any], *, template: str, max_tokens: int | None = None) -> RunSpec:
-    """The typed run request for a model-calling command's parsed options."""
+    """The typed run request for a model-calling command's parsed options (the first --model answers)."""
     from winnow.engine import EngineConfig
-    from winnow.lifecycle import ModelChoice, RunSpec, Sampling
+    from winnow.lifecycle import RunSpec, Sampling
     from winnow.retry import RetryPolicy
     from winnow.runs import redact_argv
 
@@ -153,13 +176,7 @@ def run_spec(kw: dict[str, Any], *, template: str, max_tokens: int | None = None
         input_path=Path(kw["input_path"]),
         protocol_path=Path(kw["protocol_path"]),
         template=template,
-        model=ModelChoice(
-            model_id=kw["model_id"],
-            base_url=kw["base_url"],
-            api_key=kw["api_key"],
-            timeout_s=kw["timeout_s"],
-            structured=kw["structured"],
-        ),
+        model=model_choices(kw)[0],
         sampling=Sampling(temperature=kw["temperature"], max_tokens=max_tokens or kw["max_tokens"], seed=kw["seed"]),
         engine=EngineConfig(
             concurrency=kw["concurrency"],

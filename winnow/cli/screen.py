@@ -8,7 +8,15 @@ from typing import Any
 import click
 from rich.console import Console
 
-from winnow.cli.options import chunk_options, full_text_options, model_options, reply_tokens, run_spec
+from winnow.cli.options import (
+    chunk_options,
+    full_text_options,
+    model_choices,
+    model_options,
+    one_model,
+    reply_tokens,
+    run_spec,
+)
 
 DEFAULT_TEMPLATE = "screen_title_abstract"
 FULL_TEXT_REPLY_TOKENS = 1024
@@ -57,6 +65,36 @@ FULL_TEXT_REPLY_TOKENS = 1024
     is_flag=True,
     help="RECORDS is a folder of PDFs (or one PDF): screen the full text, with a checked quote per verdict.",
 )
+@click.option(
+    "--samples",
+    type=click.IntRange(1, 20),
+    default=1,
+    show_default=True,
+    help="Ask each model this many times; its decision is the majority, p_include the share of include votes "
+    "where the model gives no token probabilities. Use with --temperature > 0.",
+)
+@click.option(
+    "--combine",
+    type=click.Choice(["any", "majority", "all"]),
+    default="any",
+    show_default=True,
+    help="How a panel's reviewers make one decision: any = include if any includes (most sensitive); "
+    "majority; all = decide only when all agree, else uncertain.",
+)
+@click.option(
+    "--reviewer-labels",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A person's labels (record_id,label CSV or another gold format) joined as a reviewer named after the file.",
+)
+@click.option(
+    "--reviewers",
+    "reviewers_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="YAML list of model reviewers {model, name, base_url, api_key_env, template, samples}, "
+    "for panels whose models need their own endpoint or key.",
+)
 @full_text_options
 @model_options
 def screen(**kw: Any) -> int:
@@ -75,12 +113,18 @@ def screen(**kw: Any) -> int:
         raise click.UsageError(f"{', '.join(given)} only apply with --full-text")
     # Imported here so that other commands do not pay for langchain and openai at start-up.
     from winnow.cli.summary import run_in_terminal
-    from winnow.screening.run import RecordSelection, title_abstract_stage
+    from winnow.screening.run import PanelRequest, RecordSelection, screening_stage
 
     spec = run_spec(kw, template=kw["template"])
-    stage = title_abstract_stage(
-        spec, RecordSelection(sample=kw["sample"], sample_seed=kw["sample_seed"], limit=kw["limit"])
+    panel = PanelRequest(
+        models=model_choices(kw),
+        reviewers_file=kw["reviewers_file"],
+        samples=kw["samples"],
+        human_labels=tuple(kw["reviewer_labels"]),
+        combine=kw["combine"],
     )
+    selection = RecordSelection(sample=kw["sample"], sample_seed=kw["sample_seed"], limit=kw["limit"])
+    stage = screening_stage(spec, selection, panel)
     if kw["dry_run"]:
         from winnow.screening.estimate import estimate_screening
 
@@ -122,9 +166,12 @@ def _screen_full_text(kw: dict[str, Any]) -> int:
     from winnow.cli.summary import run_in_terminal
     from winnow.extraction.fulltext import DEFAULT_FULL_TEXT_TEMPLATE, full_text_stage
 
-    for name in ("limit", "sample", "dry_run"):
+    for name in ("limit", "sample", "dry_run", "reviewer_labels", "reviewers_file"):
         if kw.get(name):
             raise click.UsageError(f"--{name.replace('_', '-')} does not apply with --full-text")
+    if kw["samples"] > 1:
+        raise click.UsageError("--samples does not apply with --full-text")
+    one_model(kw, "screen --full-text")
     template = DEFAULT_FULL_TEXT_TEMPLATE if kw["template"] == DEFAULT_TEMPLATE else kw["template"]
     spec = run_spec(kw, template=template, max_tokens=reply_tokens(FULL_TEXT_REPLY_TOKENS))
     return run_in_terminal(spec, full_text_stage(spec, chunk_options(kw)), no_progress=kw["no_progress"])
