@@ -27,7 +27,7 @@ from instant_server import InstantServer, record_key
 from winnow.records import read_records
 from winnow.screening.decisions import read_decisions
 
-from support import REPO
+from support import REPO, offline_env
 
 _CALLS = re.compile(r"calls\s+(\d+) made \((\d+) retried, (\d+) failed attempts, (\d+) repairs\)")
 _UNDECIDED = re.compile(r"(\d+) record\(s\) left undecided")
@@ -57,7 +57,7 @@ def run_winnow(
     args: list[str], *, env: dict[str, str] | None = None, timeout: float = 900
 ) -> subprocess.CompletedProcess[str]:
     """Run winnow as a user would, in a child process with a clean, key-free environment."""
-    base = {k: v for k, v in os.environ.items() if k not in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "WINNOW_API_KEY")}
+    base = offline_env()
     base["PYTHONPATH"] = str(REPO)
     base["COLUMNS"] = "200"
     return subprocess.run(args, capture_output=True, text=True, env={**base, **(env or {})}, timeout=timeout)

@@ -84,6 +84,14 @@ def all_calls(ledger_path: Path) -> list[dict[str, Any]]:
 PROVENANCE = ("run_id", "call_id")
 
 
+def offline_env() -> dict[str, str]:
+    """This process's environment without any key or base URL, so a child runs the embedded default."""
+    import os
+
+    hidden = ("OPENAI_API_KEY", "OPENAI_BASE_URL", "WINNOW_API_KEY")
+    return {k: v for k, v in os.environ.items() if k not in hidden}
+
+
 def free_port() -> int:
     import socket
 

@@ -6,7 +6,6 @@ SmolLM2-135M's decisions mean nothing; these tests check the pipeline around it
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -18,7 +17,7 @@ import pytest
 
 from winnow.screening.decisions import read_decisions
 
-from support import DENNSTAEDT, PROVENANCE, REPO, all_calls, ok_calls, run_cli
+from support import DENNSTAEDT, PROVENANCE, REPO, all_calls, offline_env, ok_calls, run_cli
 
 pytestmark = pytest.mark.model
 RECORDS = DENNSTAEDT / "records.csv"
@@ -86,7 +85,7 @@ def test_killed_run_resumes_and_decides_every_record_once(tmp_path: Path) -> Non
         str(out),
         "--no-progress",
     ]
-    env = {k: v for k, v in os.environ.items() if k not in ("OPENAI_API_KEY", "OPENAI_BASE_URL")}
+    env = offline_env()
     proc = subprocess.Popen(args, env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 1200
     while time.monotonic() < deadline:

@@ -6,13 +6,11 @@ with a schema, so this also proves that the backend finds a method that works.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from winnow.backends.base import ModelRequest
-from winnow.backends.local import bundled_gguf
 from winnow.backends.openai_compat import OpenAICompatibleModel
 from winnow.errors import TransientBackendError
 from winnow.screening.decisions import read_decisions
@@ -22,14 +20,9 @@ from support import DENNSTAEDT, LlamaServer, all_calls, ok_calls, run_cli
 pytestmark = pytest.mark.model
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[LlamaServer]:
-    running = LlamaServer(bundled_gguf())
-    try:
-        running.wait_ready()
-        yield running
-    finally:
-        running.stop()
+@pytest.fixture
+def server(llama_server: LlamaServer) -> LlamaServer:
+    return llama_server
 
 
 def test_screen_through_openai_backend(server: LlamaServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
