@@ -141,8 +141,10 @@ def test_bootstrap_is_reproducible_and_widens_with_fewer_records() -> None:
     again, _ = fleiss_kappa(ratings)
     assert first == again
     small, _ = fleiss_kappa(ratings[:, :50])
+    assert small.low is not None and small.high is not None and first.low is not None and first.high is not None
     assert (small.high - small.low) > (first.high - first.low)
     alpha, n = alpha_across(ratings)
+    assert alpha.low is not None and alpha.value is not None and alpha.high is not None
     assert n == 400 and alpha.low < alpha.value < alpha.high
 
 
@@ -230,3 +232,16 @@ def test_cli_reviewers_text_and_usage_errors(capsys: pytest.CaptureFixture[str])
     err = capsys.readouterr().err
     assert err.startswith("winnow: error: ") and "not a panel table: no decision:<reviewer> columns" in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_coverage_bench_runs_on_tiny_sizes(tmp_path: Path) -> None:
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+    import multirater_coverage
+
+    figures = multirater_coverage.main(["--reps", "5", "--scenarios", "1", "--out", str(tmp_path / "r.json")])
+    row = figures["scenarios"][0]
+    assert row["reps"] == 5 and 0 <= row["fleiss_kappa"]["coverage"] <= 1
+    assert row["target"]["fleiss_kappa"] == pytest.approx(0.471, abs=0.01)
+    assert json.loads((tmp_path / "r.json").read_text())["benchmark"] == "multirater_coverage"
