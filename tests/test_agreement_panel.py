@@ -245,3 +245,20 @@ def test_coverage_bench_runs_on_tiny_sizes(tmp_path: Path) -> None:
     assert row["reps"] == 5 and 0 <= row["fleiss_kappa"]["coverage"] <= 1
     assert row["target"]["fleiss_kappa"] == pytest.approx(0.471, abs=0.01)
     assert json.loads((tmp_path / "r.json").read_text())["benchmark"] == "multirater_coverage"
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".xlsx"])
+def test_panel_read_from_every_table_format(tmp_path: Path, suffix: str) -> None:
+    from winnow.screening.decisions import write_table
+
+    frame = read_decisions(PANEL / "two_models_human.csv")
+    rows = [
+        {**row, "conflict": row["conflict"] == "true"}  # as a writer holding booleans would store them
+        for row in frame.to_dict("records")
+    ]
+    path = write_table(tmp_path / f"panel{suffix}", rows, list(frame.columns))
+    again = read_panel(read_decisions(path), path)
+    assert again is not None
+    original = panel_of("two_models_human.csv")
+    assert again.conflict.tolist() == original.conflict.tolist()
+    assert [r.decisions.tolist() for r in again.reviewers] == [r.decisions.tolist() for r in original.reviewers]

@@ -132,6 +132,7 @@ def read_panel(frame: pd.DataFrame, path: str | Path) -> PanelTable | None:
             )
         )
     if "conflict" in frame.columns:
+        frame = frame.assign(conflict=frame["conflict"].astype(str).str.strip().str.lower())  # JSONL reads True
         _check_values(source, frame, "conflict", ("true", "false", ""))
         conflict = _column(frame, "conflict") == "true"
     else:

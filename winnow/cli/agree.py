@@ -287,7 +287,8 @@ def audit(
 
     if conflicts:
         given = [name for name, value in {"--gold": gold_path, "--only": only, "--import-verdicts": verdicts_path,
-                                          "--reference-standard": reference_standard}.items() if value]  # fmt: skip
+                                          "--reference-standard": reference_standard,
+                                          "--allow-missing": allow_missing}.items() if value]  # fmt: skip
         if given:
             raise click.UsageError(f"--conflicts needs no gold; drop {', '.join(given)}")
         if adjudicate and as_json:
