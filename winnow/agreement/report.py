@@ -19,10 +19,19 @@ from rich.text import Text
 
 from winnow.agreement.compare import UNDECIDED, Matched, counts_for, p_include_of
 from winnow.agreement.metrics import CI_LEVEL, Counts, Estimate, agreement_coefficients, screening_metrics, wilson
+from winnow.agreement.panel_report import build_panel, render_panel
 from winnow.agreement.workload import compute_workload
 from winnow.gold import describe_reference_standard
 
-__all__ = ["SCHEMA", "build_agreement", "build_comparison", "curve_points", "render_agreement", "render_comparison"]
+__all__ = [
+    "SCHEMA",
+    "build_agreement",
+    "build_comparison",
+    "counts_view",
+    "curve_points",
+    "render_agreement",
+    "render_comparison",
+]
 
 SCHEMA = "winnow.agree/1"
 METRICS = ("sensitivity", "specificity", "precision", "npv", "f1", "accuracy", "balanced_accuracy")
@@ -52,7 +61,8 @@ def _flat(prefix: str, estimates: dict[str, Estimate], out: dict[str, Any]) -> N
             out[f"{prefix}{name}_se"] = estimate.se
 
 
-def _view(counts: Counts, level: float) -> dict[str, Any]:
+def counts_view(counts: Counts, level: float) -> dict[str, Any]:
+    """Counts, every screening metric and coefficient with its CI, flat, as the report shows them."""
     view: dict[str, Any] = {"n": counts.n, "tp": counts.tp, "fp": counts.fp, "tn": counts.tn, "fn": counts.fn}
     _flat("", screening_metrics(counts, level), view)
     _flat("", agreement_coefficients(counts, level), view)
@@ -160,8 +170,8 @@ def build_agreement(
         "n_error": int((decisions == "error").sum()),
         "n_gold_included": int(included.sum()),
     }
-    out.update(_view(primary, level))
-    out["as_exclude"] = _view(secondary, level)
+    out.update(counts_view(primary, level))
+    out["as_exclude"] = counts_view(secondary, level)
     out["ci_methods"] = _methods(primary, level)
 
     p_include = p_include_of(matched)
@@ -187,6 +197,9 @@ def build_agreement(
     undecided = matched.frame.loc[np.isin(decisions, UNDECIDED), "record_id"].tolist()
     out["undecided_records"] = undecided
     out["warnings"] = model_warnings(out["run"].get("model") or [])
+    panel = build_panel(matched, level)
+    if panel is not None:
+        out["panel"] = panel
     return out
 
 
@@ -472,6 +485,8 @@ def render_agreement(report: dict[str, Any], *, curve: bool = True, width: int =
         if drawn is not None:
             parts.append(Padding(drawn, (1, 0, 0, 0)))
     parts += [Text(""), _criteria_table(report), Text(""), _methods_note(report)]
+    if "panel" in report:
+        parts += [Text(""), render_panel(report["panel"])]
     return Group(*parts)
 
 

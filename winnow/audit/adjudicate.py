@@ -12,6 +12,7 @@ import sqlite3
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol, TypeVar
 
 from winnow.audit.items import AuditItem
 from winnow.errors import InputError
@@ -20,6 +21,7 @@ from winnow.ledger import Ledger
 
 __all__ = [
     "CHOICES",
+    "Adjudicable",
     "Verdict",
     "adjudicate_interactively",
     "adjudication_key",
@@ -33,6 +35,28 @@ __all__ = [
 
 CHOICES = ("model", "gold", "include", "exclude")
 _VERDICT_COLUMNS = ("verdict", "choice", "final_label", "label")
+
+
+class Adjudicable(Protocol):
+    """What the adjudication loop needs of a record: a gold disagreement or a panel conflict."""
+
+    @property
+    def record_id(self) -> str: ...
+
+    @property
+    def decision(self) -> str: ...
+
+    @property
+    def decision_source(self) -> str: ...
+
+    @property
+    def gold_label(self) -> str | None: ...
+
+    @property
+    def run_id(self) -> str: ...
+
+
+Item = TypeVar("Item", bound=Adjudicable)
 
 
 @dataclass(frozen=True)
@@ -68,24 +92,30 @@ def adjudication_key(decisions_path: str | Path) -> str:
     return Path(decisions_path).name
 
 
-def resolve_label(item: AuditItem, choice: str) -> tuple[str, str]:
+def resolve_label(item: Adjudicable, choice: str) -> tuple[str, str]:
     """(final label, stored choice) for ``model``, ``gold``, ``include`` or ``exclude``.
 
+    ``model`` keeps the record's own decision: the model's in a gold audit (stored as
+    ``model``), the panel's combined one in a conflict audit (stored as ``combined``).
+
     Raises:
-        ValueError: ``model`` chosen where the model gave no include/exclude decision.
+        ValueError: ``model`` chosen where there is no include/exclude decision, or
+            ``gold`` where there is no gold label.
     """
     if choice == "model":
         if item.decision not in ("include", "exclude"):
-            raise ValueError(f"the model decision is {item.decision!r}; choose include or exclude")
-        return item.decision, "model"
+            raise ValueError(f"the {item.decision_source} decision is {item.decision!r}; choose include or exclude")
+        return item.decision, item.decision_source
     if choice == "gold":
+        if item.gold_label is None:
+            raise ValueError("there is no gold label; choose include or exclude")
         return item.gold_label, "gold"
     if choice in ("include", "exclude"):
         return choice, "new"
     raise ValueError(f"unknown choice {choice!r}; use one of {', '.join(CHOICES)}")
 
 
-def record_verdict(ledger: Ledger, key: str, item: AuditItem, choice: str, *, who: str, note: str = "") -> Verdict:
+def record_verdict(ledger: Ledger, key: str, item: Adjudicable, choice: str, *, who: str, note: str = "") -> Verdict:
     """Resolve and store one verdict at once."""
     final_label, stored_choice = resolve_label(item, choice)
     ledger.add_adjudication(
@@ -217,23 +247,33 @@ def export_adjudicated_gold(gold: GoldSet, verdicts: Mapping[str, Verdict], path
     return target
 
 
-KEYS = {"m": "model", "g": "gold", "i": "include", "e": "exclude", "s": "skip", "q": "quit"}
+def _options(item: Adjudicable) -> dict[str, tuple[str, str]]:
+    """Letter -> (choice, what the prompt shows) for one record, in the order shown."""
+    options: dict[str, tuple[str, str]] = {}
+    if item.decision in ("include", "exclude"):
+        options[item.decision_source[0]] = ("model", f"keep {item.decision_source} ({item.decision})")
+    if item.gold_label is not None:
+        options["g"] = ("gold", f"keep gold ({item.gold_label})")
+    options.update(
+        {"i": ("include", "include"), "e": ("exclude", "exclude"), "s": ("skip", "skip"), "q": ("quit", "quit")}
+    )
+    return options
 
 
 def adjudicate_interactively(
-    items: Sequence[AuditItem],
+    items: Sequence[Item],
     ledger: Ledger,
     key: str,
     *,
     who: str,
-    show: Callable[[AuditItem, int, int], None],
+    show: Callable[[Item, int, int], None],
     ask: Callable[[str], str],
     say: Callable[[str], None],
 ) -> dict[str, int]:
-    """Walk the unsettled disagreements; every answer is in the ledger before the next record.
+    """Walk the unsettled records; every answer is in the ledger before the next record.
 
     Args:
-        items: disagreements in audit order.
+        items: disagreements with gold, or panel conflicts, in audit order.
         ledger: where verdicts go.
         key: adjudication key of the decisions file.
         who: the reviewer.
@@ -251,17 +291,14 @@ def adjudicate_interactively(
         say(f"{tally['already']} of {len(items)} already settled in {ledger.path}; resuming.")
     for position, item in enumerate(pending, start=1):
         show(item, tally["already"] + position, len(items))
-        options = [f"[g] keep gold ({item.gold_label})", "[i] include", "[e] exclude", "[s] skip", "[q] quit"]
-        if item.decision in ("include", "exclude"):
-            options.insert(0, f"[m] keep model ({item.decision})")
-        letters = "/".join(option[1] for option in options)
-        say("  ".join(options))
+        options = _options(item)
+        letters = "/".join(options)
+        say("  ".join(f"[{letter}] {text}" for letter, (_, text) in options.items()))
         while True:
             answer = ask(f"verdict [{letters}]").strip().lower()
-            choice = KEYS.get(answer[:1]) if answer else None
-            if choice == "model" and item.decision not in ("include", "exclude"):
-                choice = None
-            if choice is not None:
+            picked = options.get(answer[:1]) if answer else None
+            if picked is not None:
+                choice = picked[0]
                 break
             say(f"Please answer one of {letters}.")
         if choice == "quit":

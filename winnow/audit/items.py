@@ -45,6 +45,10 @@ class AuditItem:
     def gold_label(self) -> str:
         return "include" if self.gold_included else "exclude"
 
+    @property
+    def decision_source(self) -> str:
+        return "model"
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "kind": self.kind,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from rich.console import Group, RenderableType
 from rich.panel import Panel
@@ -15,7 +15,7 @@ from winnow.agreement.compare import Matched
 from winnow.agreement.report import model_warnings
 from winnow.audit.items import KIND_TITLES, KINDS, AuditItem
 
-__all__ = ["SCHEMA", "audit_json", "render_audit", "render_item"]
+__all__ = ["SCHEMA", "audit_json", "records_with_verdicts", "render_audit", "render_item", "settled_note"]
 
 SCHEMA = "winnow.audit/1"
 _KIND_STYLE = {"fn": "bold red", "uncertain": "bold yellow", "fp": "bold blue", "flagged": "bold magenta"}
@@ -130,9 +130,32 @@ def render_audit(
     for index, item in enumerate(items, start=1):
         parts.append(render_item(item, index, len(items), verdict=verdicts.get(item.record_id)))
     if verdicts:
-        settled = sum(1 for item in items if item.record_id in verdicts)
-        parts.append(Text(f"{settled} of {len(items)} settled in the ledger.", style="dim"))
+        parts.append(settled_note(items, verdicts))
     return Group(*parts)
+
+
+class _Listed(Protocol):
+    @property
+    def record_id(self) -> str: ...
+
+    def as_dict(self) -> dict[str, Any]: ...
+
+
+def records_with_verdicts(items: Sequence[_Listed], verdicts: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Each item as a dict with the verdict in force (or None) under ``adjudication``."""
+    records = []
+    for item in items:
+        entry = item.as_dict()
+        verdict = verdicts.get(item.record_id)
+        entry["adjudication"] = dict(verdict) if verdict is not None else None
+        records.append(entry)
+    return records
+
+
+def settled_note(items: Sequence[_Listed], verdicts: Mapping[str, Mapping[str, Any]]) -> Text:
+    """How many of the listed records have a verdict in the ledger."""
+    settled = sum(1 for item in items if item.record_id in verdicts)
+    return Text(f"{settled} of {len(items)} settled in the ledger.", style="dim")
 
 
 def audit_json(
@@ -143,14 +166,8 @@ def audit_json(
     verdicts: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """The ``--json`` twin of :func:`render_audit`."""
-    verdicts = verdicts or {}
     counts = Counter(item.kind for item in items)
-    records = []
-    for item in items:
-        entry = item.as_dict()
-        verdict = verdicts.get(item.record_id)
-        entry["adjudication"] = dict(verdict) if verdict is not None else None
-        records.append(entry)
+    records = records_with_verdicts(items, verdicts or {})
     return {
         "schema": SCHEMA,
         "decisions": str(matched.decisions_path),

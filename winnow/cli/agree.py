@@ -84,7 +84,7 @@ def _criterion_kinds(protocol_path: Path | None, gold_path: Path) -> dict[str, s
 
 
 _gold_option = click.option(
-    "--gold", "-g", "gold_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
+    "--gold", "-g", "gold_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
     help="Gold labels (CSV/TSV/XLSX): record_id plus label_included (include/exclude, yes/no, 1/0); "
     "or extraction gold (.jsonl, one PDF per line) for an extraction table.",
 )  # fmt: skip
@@ -126,25 +126,41 @@ _missing_option = click.option(
     help="Also save the recall curve as a PNG (needs matplotlib).",
 )
 @click.option("--no-curve", is_flag=True, help="Do not draw the recall curve in the terminal.")
+@click.option(
+    "--reviewers",
+    "reviewers_only",
+    is_flag=True,
+    help="Panel table without gold: agreement between the reviewers only (pairs; Fleiss and alpha for 3+).",
+)
 @click.option("--no-pager", is_flag=True, help="Never page the report.")
 @_missing_option
 def agree(
     decisions: tuple[Path, ...],
-    gold_path: Path,
+    gold_path: Path | None,
     as_json: bool,
     recall_target: float,
     reference_standard: str | None,
     protocol_path: Path | None,
     plot_path: Path | None,
     no_curve: bool,
+    reviewers_only: bool,
     no_pager: bool,
     allow_missing: bool,
 ) -> None:
     """How far the model agrees with the gold set: screening metrics, kappa/PABAK/AC1/alpha, workload.
 
     Give two or more decisions files to compare models or prompts side by side.
-    Every proportion and coefficient has a 95% CI.
+    A panel table (several reviewers) adds each reviewer against gold, the reviewers
+    against each other, and what the combination rule gained. Every proportion and
+    coefficient has a 95% CI.
     """
+    if reviewers_only:
+        if gold_path is not None or len(decisions) > 1:
+            raise click.UsageError("--reviewers takes one decisions file and no --gold")
+        _agree_reviewers(decisions[0], as_json=as_json, no_pager=no_pager)
+        return
+    if gold_path is None:
+        raise click.UsageError("give --gold GOLD, or --reviewers for a panel table without gold")
     if _is_extraction_gold(gold_path):
         _agree_extraction(decisions, gold_path, protocol_path, as_json=as_json, no_pager=no_pager)
         return
@@ -179,9 +195,35 @@ def agree(
         click.echo(f"recall curve saved to {plot_path}", err=True)
 
 
+def _read_panel(decisions: Path) -> Any:
+    from winnow.agreement.panel import read_panel
+    from winnow.errors import InputError
+    from winnow.screening.decisions import read_decisions
+
+    panel = read_panel(read_decisions(decisions), decisions)
+    if panel is None:
+        raise InputError(decisions, "not a panel table: no decision:<reviewer> columns (one model screened it)")
+    return panel
+
+
+def _agree_reviewers(decisions: Path, *, as_json: bool, no_pager: bool) -> None:
+    from winnow.agreement.panel_report import build_reviewer_agreement, render_reviewer_agreement
+
+    report = build_reviewer_agreement(_read_panel(decisions))
+    if as_json:
+        _json(report)
+    else:
+        _emit(render_reviewer_agreement(report), pager=not no_pager)
+
+
 @click.command("audit")
 @click.argument("decisions", type=click.Path(dir_okay=False, path_type=Path))
 @_gold_option
+@click.option(
+    "--conflicts",
+    is_flag=True,
+    help="Panel table: list the records the reviewers disagree on, riskiest first (no gold needed).",
+)
 @click.option("--only", type=_ONLY, default=None, help="Show one kind: fn (missed), fp, uncertain, or flagged.")
 @click.option("--json", "as_json", is_flag=True, help="Print the disagreements as JSON.")
 @click.option("--adjudicate", is_flag=True, help="Settle the disagreements one by one; each answer is saved at once.")
@@ -212,7 +254,8 @@ def agree(
 @_missing_option
 def audit(
     decisions: Path,
-    gold_path: Path,
+    gold_path: Path | None,
+    conflicts: bool,
     only: str | None,
     as_json: bool,
     adjudicate: bool,
@@ -227,7 +270,8 @@ def audit(
     """Every disagreement with the gold set, riskiest first: missed studies, then uncertain, then FP.
 
     With --adjudicate, walk them one by one (keep model, keep gold, or a new label, plus a
-    note). Verdicts go to the run ledger as they are given; a restart resumes.
+    note). Verdicts go to the run ledger as they are given; a restart resumes. With
+    --conflicts, the same for the records a panel's reviewers disagree on.
     """
     from winnow.audit import (
         adjudication_key,
@@ -241,6 +285,19 @@ def audit(
     )
     from winnow.ledger import Ledger
 
+    if conflicts:
+        given = [name for name, value in {"--gold": gold_path, "--only": only, "--import-verdicts": verdicts_path,
+                                          "--reference-standard": reference_standard,
+                                          "--allow-missing": allow_missing}.items() if value]  # fmt: skip
+        if given:
+            raise click.UsageError(f"--conflicts needs no gold; drop {', '.join(given)}")
+        if adjudicate and as_json:
+            raise click.UsageError("--adjudicate and --json cannot be used together")
+        _audit_conflicts(decisions, db_path, who, adjudicate=adjudicate, export_path=export_path,
+                         as_json=as_json, no_pager=no_pager)  # fmt: skip
+        return
+    if gold_path is None:
+        raise click.UsageError("give --gold GOLD, or --conflicts for a panel table")
     if _is_extraction_gold(gold_path):
         screening_only = {"--adjudicate": adjudicate, "--import-verdicts": verdicts_path, "--export": export_path,
                           "--only": only}  # fmt: skip
@@ -280,6 +337,48 @@ def audit(
         _emit(list(render_audit(matched, items, only=only, verdicts=verdicts).renderables), pager=not no_pager)
 
 
+def _audit_conflicts(
+    decisions: Path,
+    db_path: Path | None,
+    who: str | None,
+    *,
+    adjudicate: bool,
+    export_path: Path | None,
+    as_json: bool,
+    no_pager: bool,
+) -> None:
+    from winnow.audit import adjudication_key, default_ledger_path, latest_verdicts
+    from winnow.audit.conflicts import (
+        collect_conflicts,
+        conflicts_json,
+        export_conflict_labels,
+        render_conflict,
+        render_conflicts,
+    )
+    from winnow.ledger import Ledger
+
+    panel = _read_panel(decisions)
+    items = collect_conflicts(panel)
+    key = adjudication_key(decisions)
+    ledger_path = db_path or default_ledger_path(decisions)
+    verdicts: dict[str, Any] = {}
+    if adjudicate or export_path is not None or ledger_path.is_file():
+        with Ledger(ledger_path) as ledger:
+            if adjudicate:
+                _adjudicate(items, ledger, key, who or _os_user(), render=render_conflict, what="conflicts")
+            found = latest_verdicts(ledger, key)
+            if export_path is not None:
+                export_conflict_labels(panel, found, export_path)
+                click.echo(f"adjudicated labels ({len(found)} verdict(s)) written to {export_path}", err=True)
+            verdicts = {rid: verdict.as_dict() for rid, verdict in found.items()}
+    if adjudicate or export_path is not None:
+        return
+    if as_json:
+        _json(conflicts_json(panel, items, verdicts=verdicts))
+    else:
+        _emit(list(render_conflicts(panel, items, verdicts=verdicts).renderables), pager=not no_pager)
+
+
 def _os_user() -> str:
     try:
         return getpass.getuser()
@@ -287,18 +386,21 @@ def _os_user() -> str:
         return "unknown"
 
 
-def _adjudicate(items: list[Any], ledger: Any, key: str, who: str) -> None:
+def _adjudicate(
+    items: list[Any], ledger: Any, key: str, who: str, *, render: Any = None, what: str = "disagreements"
+) -> None:
     from rich.console import Console
 
     from winnow.audit import adjudicate_interactively, render_item
 
     if not items:
-        click.echo("No disagreements to settle.")
+        click.echo(f"No {what} to settle.")
         return
     console = Console(width=_console_width(), highlight=False)
+    draw = render or render_item
 
     def show(item: Any, index: int, total: int) -> None:
-        console.print(render_item(item, index, total))
+        console.print(draw(item, index, total))
 
     def ask(prompt: str) -> str:
         return str(click.prompt(prompt, default="", show_default=False, prompt_suffix=": "))
