@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
 import io
 import itertools
 import json
@@ -13,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import click
+
+from winnow.cli.labelling import os_user
 
 _ONLY = click.Choice(["fn", "fp", "uncertain", "flagged"])
 _STANDARDS = click.Choice(["title_abstract", "full_text", "unknown"])
@@ -255,7 +256,7 @@ def audit(
         raise click.UsageError("--adjudicate and --import-verdicts cannot be used together")
     matched = _load(decisions, gold_path, reference_standard, allow_missing)
     items = collect_disagreements(matched, only=only)
-    reviewer = who or _os_user()
+    reviewer = who or os_user()
     key = adjudication_key(decisions)
     ledger_path = db_path or default_ledger_path(decisions)
     needs_ledger = adjudicate or verdicts_path is not None or export_path is not None or ledger_path.is_file()
@@ -278,13 +279,6 @@ def audit(
         _json(audit_json(matched, items, only=only, verdicts=verdicts))
     else:
         _emit(list(render_audit(matched, items, only=only, verdicts=verdicts).renderables), pager=not no_pager)
-
-
-def _os_user() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "unknown"
 
 
 def _adjudicate(items: list[Any], ledger: Any, key: str, who: str) -> None:
