@@ -488,8 +488,8 @@ class SampleState:
         return later
 
     def counts(self, sizes: Mapping[str, int]) -> list[StratumCount]:
-        labelled = {name: 0 for name in STRATA}
-        found = {name: 0 for name in STRATA}
+        labelled: dict[str, int] = {name: 0 for name in STRATA}
+        found: dict[str, int] = {name: 0 for name in STRATA}
         for record_id, stratum in self.draw:
             if record_id in self.labels:
                 labelled[stratum] += 1

@@ -25,6 +25,7 @@ from winnow.screening.validation import (
     STRATUM_OF_DECISION,
     Plan,
     SampleState,
+    StratumCount,
     ValidationEstimate,
     decisions_sha256,
     draw_sample,
@@ -295,12 +296,12 @@ def write_sample_gold(run: ScreenRun, sample: Sample, path: Path) -> Path:
     (records in the stratum over records labelled in it) lets them say that
     figures on the sample alone are not figures for the run.
     """
-    counts = {c.name: c for c in sample.state.counts(run.sizes)}
+    counts: dict[str, StratumCount] = {c.name: c for c in sample.state.counts(run.sizes)}
     rows = []
     for rid, stratum in sample.state.draw:
         if rid not in sample.state.labels:
             continue
-        c = counts[stratum]  # type: ignore[index]
+        c = counts[stratum]
         rows.append(
             {
                 "record_id": rid,

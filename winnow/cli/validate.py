@@ -233,4 +233,80 @@ def render_validation(report: dict[str, Any]) -> Group:
     return Group(*parts)
 
 
-COMMANDS = [validate]
+@click.command("decide")
+@click.argument("decisions", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--calibrate",
+    "labels_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Labelled records (record_id + label, read as a gold file) to choose the threshold on.",
+)
+@click.option("--recall-target", default=0.95, show_default=True, type=_UNIT, help="Recall the threshold must keep.")
+@click.option("--confidence", default=0.95, show_default=True, type=_UNIT, help="Confidence of the recall bound.")
+@click.option(
+    "--threshold", type=click.FloatRange(0, 1), default=None, help="Use this P(include) threshold instead of choosing."
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Re-decided table (CSV/XLSX/JSONL, run metadata in a .json beside it). Default: DECISIONS-STEM.decided.csv",
+)
+@click.option(
+    "--db",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Ledger for the runs row. Default: DECISIONS-STEM.ledger.sqlite (the run's own).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the run metadata as JSON.")
+def decide(**kw: Any) -> int:
+    """Re-decide every record from a P(include) threshold that keeps recall's LOWER bound above the target.
+
+    The threshold is chosen on the --calibrate labels (or given with --threshold).
+    The run's own decision stays in screen_decision beside the new one.
+    """
+    from winnow.ledger import default_ledger_path
+    from winnow.screening.decide import decide as run_decide
+
+    decisions: Path = kw["decisions"]
+    if kw["labels_path"] is None and kw["threshold"] is None:
+        raise click.UsageError("give --calibrate LABELS (to choose a threshold) or --threshold T")
+    done = run_decide(
+        decisions,
+        out=kw["out"] or _side(decisions, "decided.csv"),
+        ledger_path=kw["db"] or default_ledger_path(decisions),
+        labels_path=kw["labels_path"],
+        recall_target=kw["recall_target"],
+        confidence=kw["confidence"],
+        threshold=kw["threshold"],
+    )
+    if kw["as_json"]:
+        click.echo(json.dumps(done.summary, indent=2))
+        return 0
+    Console().print(render_decide(done.summary))
+    Console(stderr=True).print(f"table: {done.out_path}; run metadata: {done.sidecar}; ledger run {done.run_id}",
+                               highlight=False)  # fmt: skip
+    return 0
+
+
+def render_decide(summary: dict[str, Any]) -> Group:
+    """What decide did, as the terminal shows it; the same figures are in the sidecar JSON."""
+    table = Table(title=f"Re-decided {summary['decisions']}: {summary['rule']}")
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    cal = summary["calibration_set"]
+    if cal:
+        table.add_row(
+            "calibration set", f"{cal['calibration_records']} records, {cal['calibration_includes']} includes"
+        )
+        table.add_row("recall on calibration", _pct(cal["recall_on_calibration"]))
+        table.add_row(f"{summary['confidence']:.0%} lower bound", _pct(cal["recall_lower_bound"]))
+        table.add_row(f"clears {summary['recall_target']:.0%}", "yes" if cal["clears_target"] else "NO")
+    for name, n in summary["new_decisions"].items():
+        table.add_row(f"new {name}", str(n))
+    table.add_row("changed from the screen run", str(summary["changed_from_screen"]))
+    return Group(table, *(Text(f"note: {note}", style="yellow") for note in summary["notes"]))
+
+
+COMMANDS = [validate, decide]
