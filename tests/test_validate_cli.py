@@ -80,7 +80,7 @@ def test_labels_file_gives_the_report_gold_file_and_ledger_rows(
 
 
 def test_partial_labels_file_needs_keep_going(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    table, gold = make_run(tmp_path, ["exclude"] * 20 + ["include"] * 5, [False] * 20 + [True] * 5)
+    table, _ = make_run(tmp_path, ["exclude"] * 20 + ["include"] * 5, [False] * 20 + [True] * 5)
     sheet_rows = validate_json(capsys, table, "--seed", "1", "--sample", "10", "--status")
     assert sheet_rows["labelled"] == 0 and not sheet_rows["complete"]
     with (tmp_path / "decisions.validation-sample.csv").open() as handle:
@@ -161,7 +161,26 @@ def test_decide_chooses_the_threshold_and_keeps_the_run_decision(
 
 
 def test_decide_without_p_include_says_so(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    table, gold = make_run(tmp_path, ["include", "exclude"], [True, False])
+    table, _ = make_run(tmp_path, ["include", "exclude"], [True, False])
     capsys.readouterr()
     assert run_cli("decide", table, "--threshold", "0.5") == 1
     assert "decisions.csv: no record has a p_include" in error_line(capsys)
+
+
+def test_agree_and_audit_on_the_sample_gold_say_it_is_a_sample(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    decisions = ["exclude"] * 150 + ["uncertain"] * 10 + ["include"] * 40
+    truth = [i < 2 for i in range(150)] + [i < 3 for i in range(10)] + [i < 30 for i in range(40)]
+    table, gold = make_run(tmp_path, decisions, truth)
+    report = validate_json(capsys, table, "--labels", gold, "--seed", "9", "--sample", "100")
+    sample_gold = tmp_path / "decisions.validation-gold.csv"
+    assert run_cli("agree", table, "--gold", sample_gold, "--allow-missing", "--json") == 0
+    agreement = json.loads(capsys.readouterr().out)
+    sample = agreement["sample"]
+    assert "validation sample" in sample["note"] and sample["labelled"] == 100
+    # The weighted sensitivity is the stratified recall estimate validate reports.
+    assert sample["sensitivity"] == pytest.approx(report["estimate"]["recall"])
+    assert sample["weighted_records"] == pytest.approx(200)
+    assert run_cli("audit", table, "--gold", sample_gold, "--allow-missing", "--json") == 0
+    assert "is a validation sample" in capsys.readouterr().err

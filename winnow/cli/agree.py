@@ -256,6 +256,14 @@ def audit(
         raise click.UsageError("--adjudicate and --import-verdicts cannot be used together")
     matched = _load(decisions, gold_path, reference_standard, allow_missing)
     items = collect_disagreements(matched, only=only)
+    from winnow.agreement.sample import sample_weights
+
+    if sample_weights(gold_path) is not None:
+        click.echo(
+            f"note: {gold_path} is a validation sample: these are the disagreements among its"
+            f" {matched.n} labelled records only, not the run's",
+            err=True,
+        )
     reviewer = who or os_user()
     key = adjudication_key(decisions)
     ledger_path = db_path or default_ledger_path(decisions)
