@@ -34,6 +34,13 @@ def make_run(tmp_path: Path, decisions: list[str], truth: list[bool], p: list[st
     return table, gold
 
 
+def mixed_run(tmp_path: Path) -> tuple[Path, Path]:
+    """200 records: 150 excludes hiding 2 includes, 10 uncertain with 3, 40 includes with 30."""
+    decisions = ["exclude"] * 150 + ["uncertain"] * 10 + ["include"] * 40
+    truth = [i < 2 for i in range(150)] + [i < 3 for i in range(10)] + [i < 30 for i in range(40)]
+    return make_run(tmp_path, decisions, truth)
+
+
 def error_line(capsys: pytest.CaptureFixture[str]) -> str:
     """The one error line the CLI printed (progress lines before it are fine)."""
     errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("winnow: error: ")]
@@ -50,9 +57,7 @@ def validate_json(capsys: pytest.CaptureFixture[str], *args: object) -> dict:
 def test_labels_file_gives_the_report_gold_file_and_ledger_rows(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    decisions = ["exclude"] * 150 + ["uncertain"] * 10 + ["include"] * 40
-    truth = [i < 2 for i in range(150)] + [i < 3 for i in range(10)] + [i < 30 for i in range(40)]
-    table, gold = make_run(tmp_path, decisions, truth)
+    table, gold = mixed_run(tmp_path)
     report = validate_json(capsys, table, "--labels", gold, "--seed", "4", "--sample", "120")
     est = report["estimate"]
     assert report["seed"] == 4 and report["complete"] and report["labelled"] == 120
@@ -170,9 +175,7 @@ def test_decide_without_p_include_says_so(tmp_path: Path, capsys: pytest.Capture
 def test_agree_and_audit_on_the_sample_gold_say_it_is_a_sample(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    decisions = ["exclude"] * 150 + ["uncertain"] * 10 + ["include"] * 40
-    truth = [i < 2 for i in range(150)] + [i < 3 for i in range(10)] + [i < 30 for i in range(40)]
-    table, gold = make_run(tmp_path, decisions, truth)
+    table, gold = mixed_run(tmp_path)
     report = validate_json(capsys, table, "--labels", gold, "--seed", "9", "--sample", "100")
     sample_gold = tmp_path / "decisions.validation-gold.csv"
     assert run_cli("agree", table, "--gold", sample_gold, "--allow-missing", "--json") == 0
