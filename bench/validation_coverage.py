@@ -225,6 +225,51 @@ def write_example(path: Path, name: str, miss_rate: float) -> None:
     print(f"{path}: {name} with {miss_rate:.0%} of includes missed; true recall {true_recall:.4f}")
 
 
+def markdown_tables(figures: dict[str, Any]) -> dict[str, str]:
+    """The three tables docs/validation.md quotes, from a results file's figures."""
+    cover = [
+        "| set (records, includes) | misses | true recall | design | n read | lower bound | interval | missed"
+        " | certified |",
+        "|---|---:|---:|---|---:|---:|---:|---:|---:|",
+    ]
+    for r in figures["settings"]:
+        cover.append(
+            f"| {r['set']} ({r['records']}, {r['includes']}) | {r['miss_rate']:.0%} | {r['true_recall']:.3f} |"
+            f" {r['design']} | {r['sample_total']} | {r['lower_bound_coverage']:.3f} | {r['interval_coverage']:.3f}"
+            f" | {r['missed_upper_coverage']:.3f} | {r['certified_share']:.3f} |"
+        )
+    certify = [
+        "| set | records | misses | true recall | plan proposed | read to certify in 80% of samples | share of run |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in figures["records_to_certify"]:
+        share = "never" if r["share_of_run"] is None else f"{r['share_of_run']:.0%}"
+        certify.append(
+            f"| {r['set']} | {r['records']} | {r['miss_rate']:.0%} | {r['true_recall']:.3f} | {r['plan_total']} |"
+            f" {r['records'] if r['records'] is not None else '-'} | {share} |"
+        )
+    calib = [
+        "| set (includes) | target | splits with a threshold | other half >= target | population >= target"
+        " | review >= target | mean recall, other half |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+
+    def num(value: float | None) -> str:
+        return "-" if value is None else f"{value:.3f}"
+
+    for r in figures["calibration"]:
+        calib.append(
+            f"| {r['set']} ({r['includes']}) | {r['recall_target']:.0%} | {r['splits_with_a_threshold']} of"
+            f" {r['splits']} | {num(r['share_at_or_above_target'])} | {num(r['share_at_or_above_target_all_includes'])}"
+            f" | {num(r['share_at_or_above_target_review'])} | {num(r['mean_recall_on_other_half'])} |"
+        )
+    return {
+        "COVERAGE_TABLE": "\n".join(cover),
+        "CERTIFY_TABLE": "\n".join(certify),
+        "CALIBRATION_TABLE": "\n".join(calib),
+    }
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--reps", type=int, default=1000)
@@ -236,7 +281,14 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--example", type=Path, default=None, help="Only write an example decisions table here.")
     parser.add_argument("--example-miss", type=float, default=0.05)
+    parser.add_argument("--markdown", type=Path, default=None, help="Only print the doc tables of a results file.")
     args = parser.parse_args()
+    if args.markdown is not None:
+        import json
+
+        for name, table in markdown_tables(json.loads(args.markdown.read_text())["figures"]).items():
+            print(f"<!-- {name} -->\n{table}\n")
+        return 0
     if args.example is not None:
         write_example(args.example, args.sets[0], args.example_miss)
         return 0
