@@ -28,6 +28,7 @@ import functools
 import hashlib
 import math
 import random
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -44,8 +45,11 @@ METHOD = (
     "stratified expansion estimator; exact hypergeometric bounds per stratum combined by a "
     "Bonferroni split of alpha over the strata sampled but not read in full"
 )
-# Share of the planned sample each stratum gets when its size allows: excludes first.
-_PLAN_FRACTIONS_OF_PASSED = tuple(i / 20 for i in range(1, 21))
+# The plan: the fewest records that certify in this share of samples at the assumed include rates.
+PLAN_POWER = 0.8
+PLAN_SIMULATIONS = 200
+# Sampling fractions tried for the include and uncertain strata (the excludes take what is needed).
+_PLAN_FRACTIONS_OF_PASSED = tuple(i / 10 for i in range(1, 11))
 
 
 def alpha_of(confidence: float) -> float:
@@ -280,6 +284,7 @@ class Plan:
     assumed_rates: dict[str, float]
     assumption_source: dict[str, str]
     expected_lower_bound: float
+    certify_probability: float
     needed_to_certify: int | None
     needed_sample: dict[str, int] | None
     by_hand: bool
@@ -296,6 +301,8 @@ class Plan:
             "assumed_include_rates": dict(self.assumed_rates),
             "assumption_source": dict(self.assumption_source),
             "expected_lower_bound": self.expected_lower_bound,
+            "certify_probability": self.certify_probability,
+            "power": PLAN_POWER,
             "needed_to_certify": self.needed_to_certify,
             "needed_sample": self.needed_sample,
             "size_set_by_hand": self.by_hand,
@@ -340,6 +347,41 @@ def expected_lower_bound(
     return recall_lower_bound(counts, confidence)
 
 
+def certify_probability(
+    sizes: Mapping[str, int],
+    sample: Mapping[str, int],
+    rates: Mapping[str, float],
+    recall_target: float,
+    confidence: float,
+    *,
+    simulations: int = PLAN_SIMULATIONS,
+) -> float:
+    """Share of simulated samples that would certify if each stratum held includes at the assumed rate.
+
+    Each stratum holds ``round(rate * N)`` includes; the includes a sample finds are
+    drawn from the hypergeometric distribution with a fixed seed, so the plan is the
+    same every time it is computed.
+    """
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    found = []
+    for name in STRATA:
+        size, n = sizes[name], sample[name]
+        includes = min(size, round(rates[name] * size))
+        if size == 0 or n == 0:
+            found.append(np.zeros(simulations, dtype=np.int64))
+        else:
+            found.append(rng.hypergeometric(includes, size - includes, n, size=simulations))
+    outcomes = Counter(zip(*(column.tolist() for column in found), strict=True))
+    hits = 0
+    for ks, times in outcomes.items():
+        counts = [StratumCount(name, sizes[name], sample[name], k) for name, k in zip(STRATA, ks, strict=True)]
+        if recall_lower_bound(counts, confidence) >= recall_target:
+            hits += times
+    return hits / simulations
+
+
 def _allocation(sizes: Mapping[str, int], passed_fraction: float, excludes: int) -> dict[str, int]:
     return {
         "exclude": min(sizes["exclude"], excludes),
@@ -351,14 +393,18 @@ def _allocation(sizes: Mapping[str, int], passed_fraction: float, excludes: int)
 def _fewest_excludes(
     sizes: Mapping[str, int], passed_fraction: float, rates: Mapping[str, float], target: float, confidence: float
 ) -> int | None:
-    """Fewest excludes to read, with the passed strata read at this fraction, for the expected bound to certify."""
-    n_e = sizes["exclude"]
-    if expected_lower_bound(sizes, _allocation(sizes, passed_fraction, n_e), rates, target, confidence) < target:
+    """Fewest excludes to read, with the passed strata read at this fraction, to certify with ``PLAN_POWER``."""
+
+    def enough(n_e: int) -> bool:
+        alloc = _allocation(sizes, passed_fraction, n_e)
+        return certify_probability(sizes, alloc, rates, target, confidence) >= PLAN_POWER
+
+    if not enough(sizes["exclude"]):
         return None
-    lo, hi = 0, n_e
+    lo, hi = 0, sizes["exclude"]
     while lo < hi:
         mid = (lo + hi) // 2
-        if expected_lower_bound(sizes, _allocation(sizes, passed_fraction, mid), rates, target, confidence) >= target:
+        if enough(mid):
             hi = mid
         else:
             lo = mid + 1
@@ -373,13 +419,13 @@ def plan_sample(
     mean_p_include: Mapping[str, float | None] | None = None,
     total: int | None = None,
 ) -> Plan:
-    """The smallest sample that certifies the target if the strata hold includes at the assumed rates.
+    """The smallest sample that certifies the target in 80% of samples if the strata hold includes at the assumed rates.
 
-    The include and uncertain strata are read at one fraction (5%, 10%, ... 100%)
+    The include and uncertain strata are read at one fraction (10%, 20%, ... 100%)
     and the excludes as far as needed; the cheapest combination wins, which puts
     most of the sample among the excludes whenever they are most of the run. With
-    ``total`` the size is set by hand: the split that gives the best expected bound
-    for that many records.
+    ``total`` the size is set by hand: the split with the best chance to certify
+    (then the best expected bound) for that many records.
     """
     sizes = {name: int(sizes.get(name, 0)) for name in STRATA}
     rates, source = assumed_rates(sizes, mean_p_include or {})
@@ -402,6 +448,7 @@ def plan_sample(
         assumed_rates=rates,
         assumption_source=source,
         expected_lower_bound=expected_lower_bound(sizes, chosen, rates, recall_target, confidence),
+        certify_probability=certify_probability(sizes, chosen, rates, recall_target, confidence),
         needed_to_certify=needed,
         needed_sample=best,
         by_hand=total is not None,
@@ -411,8 +458,8 @@ def plan_sample(
 def _split_total(
     sizes: Mapping[str, int], total: int, rates: Mapping[str, float], target: float, confidence: float
 ) -> dict[str, int]:
-    """Split ``total`` records: the passed-strata fraction whose expected bound is highest (ties: more excludes)."""
-    best: tuple[float, int, dict[str, int]] | None = None
+    """Split ``total`` records: the passed-strata fraction most likely to certify (then: best expected bound)."""
+    best: tuple[float, float, dict[str, int]] | None = None
     for fraction in (0.0, *_PLAN_FRACTIONS_OF_PASSED):
         alloc = _allocation(sizes, fraction, 0)
         passed = alloc["uncertain"] + alloc["include"]
@@ -424,10 +471,12 @@ def _split_total(
             extra = min(spare, sizes[name] - alloc[name])
             alloc[name] += extra
             spare -= extra
-        bound = expected_lower_bound(sizes, alloc, rates, target, confidence)
-        key = (bound, alloc["exclude"])
+        key = (
+            certify_probability(sizes, alloc, rates, target, confidence),
+            expected_lower_bound(sizes, alloc, rates, target, confidence),
+        )
         if best is None or key > best[:2]:
-            best = (bound, alloc["exclude"], alloc)
+            best = (*key, alloc)
     assert best is not None  # fraction 0 always fits
     return best[2]
 

@@ -105,7 +105,7 @@ def test_model_excluded_everything() -> None:
 def test_plan_puts_most_of_the_sample_among_excludes_and_certifies_at_the_assumed_rates() -> None:
     plan = plan_sample({"exclude": 8000, "uncertain": 200, "include": 1800})
     assert plan.sample["exclude"] > plan.sample["include"] + plan.sample["uncertain"]
-    assert plan.needed_to_certify == plan.total and plan.expected_lower_bound >= 0.95
+    assert plan.needed_to_certify == plan.total and plan.certify_probability >= 0.8
     by_hand = plan_sample({"exclude": 8000, "uncertain": 200, "include": 1800}, total=500)
     assert by_hand.total == 500 and by_hand.by_hand and by_hand.needed_to_certify == plan.total
     # Where even a census cannot certify (the run suggests many misses), the plan says so and reads everything.

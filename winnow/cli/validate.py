@@ -186,9 +186,9 @@ def render_plan(plan: dict[str, Any], target: float, confidence: float) -> Group
     why = Text(
         "Misses hide among the model's excludes, so they get most of the sample. "
         + (
-            f"If the strata hold includes exactly at the assumed rates, {needed} records certify the target "
-            f"(expected lower bound with this sample: {plan['expected_lower_bound']:.1%}). That is a best case, "
-            "not a promise: any extra include found lowers the bound (docs/validation.md shows how many records "
+            f"If the strata hold includes at the assumed rates, {needed} records certify the target in "
+            f"{plan['power']:.0%} of samples (this sample: {plan['certify_probability']:.0%}). The rates are "
+            "assumptions: where they are wrong, so is the size (docs/validation.md shows how many records "
             "certification took in simulation)."
             if needed is not None
             else "Even reading every record would not certify the target at the assumed rates."
