@@ -247,7 +247,8 @@ def methods_statement(report: dict[str, Any], estimate: ValidationEstimate) -> s
     )
     if estimate.precision is not None and estimate.precision_interval is not None:
         p_low, p_high = estimate.precision_interval
-        text += f"; precision of the model's includes {estimate.precision:.1%} ({p_low:.1%} to {p_high:.1%})"
+        spread = "every include read" if p_low == p_high else f"{p_low:.1%} to {p_high:.1%}"
+        text += f"; precision of the model's includes {estimate.precision:.1%} ({spread})"
     verdict = "was" if estimate.certified else "was not"
     text += (
         f". Recall of at least {estimate.recall_target:.0%} {verdict} certified at {level} confidence."

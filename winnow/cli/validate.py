@@ -220,8 +220,10 @@ def render_validation(report: dict[str, Any]) -> Group:
     figures.add_row("missed includes", "-" if missed is None else f"{missed:.1f}",
                     f"<= {est['missed_includes_upper_bound']}")  # fmt: skip
     precision = est["precision_interval"]
-    figures.add_row("precision of includes", _pct(est["precision"]),
-                    "-" if precision is None else f"{precision[0]:.1%} to {precision[1]:.1%}")  # fmt: skip
+    spread = "-"
+    if precision is not None:
+        spread = "exact (all read)" if precision[0] == precision[1] else f"{precision[0]:.1%} to {precision[1]:.1%}"
+    figures.add_row("precision of includes", _pct(est["precision"]), spread)
     verdict = Text(
         f"Recall >= {est['recall_target']:.0%} {'CERTIFIED' if est['certified'] else 'NOT certified'} at {level}.",
         style="bold green" if est["certified"] else "bold red",
