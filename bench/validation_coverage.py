@@ -55,8 +55,8 @@ from winnow.screening.validation import (  # noqa: E402
     StratumCount,
     draw_sample,
     estimate_recall,
-    plan_sample,
 )
+from winnow.screening.validation_plan import plan_sample  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data" / "screening"
 PROTOCOLS = ROOT / "bench" / "prioritise" / "protocols"

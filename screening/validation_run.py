@@ -23,15 +23,14 @@ from winnow.screening.validation import (
     METHOD,
     STRATA,
     STRATUM_OF_DECISION,
-    Plan,
     SampleState,
     StratumCount,
     ValidationEstimate,
     decisions_sha256,
     draw_sample,
     estimate_recall,
-    plan_sample,
 )
+from winnow.screening.validation_plan import Plan, plan_sample
 
 SCHEMA = "winnow.validate/1"
 REFERENCES = (

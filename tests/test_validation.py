@@ -17,8 +17,8 @@ from winnow.screening.validation import (
     count_bounds,
     draw_sample,
     estimate_recall,
-    plan_sample,
 )
+from winnow.screening.validation_plan import plan_sample
 
 
 def pmf(k: int, population: int, includes: int, sample: int) -> float:
