@@ -142,3 +142,20 @@ def test_extraction_embedded(tmp_path: Path) -> None:
 def test_machine_header_names_versions() -> None:
     header = benchlib.machine()
     assert header["nproc"] and header["python"] and "winnow" in header["versions"]
+
+
+def test_validation_coverage_runs_on_one_set(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import validation_coverage
+
+    if not validation_coverage.SETS["dennstaedt_2024_cdss_ro"].is_file():
+        pytest.skip("the shared screening data is not on this machine")
+    out = tmp_path / "coverage.json"
+    argv = ["validation_coverage.py", "--reps", "5", "--certify-reps", "3", "--splits", "5"]
+    monkeypatch.setattr(sys, "argv", [*argv, "--sets", "dennstaedt_2024_cdss_ro", "--out", str(out)])
+    assert validation_coverage.main() == 0
+    import json
+
+    figures = json.loads(out.read_text())["figures"]
+    assert len(figures["settings"]) == 10 and len(figures["calibration"]) == 3
+    assert all(0 <= row["lower_bound_coverage"] <= 1 for row in figures["settings"])
+    assert set(validation_coverage.markdown_tables(figures)) == {"COVERAGE_TABLE", "CERTIFY_TABLE", "CALIBRATION_TABLE"}

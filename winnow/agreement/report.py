@@ -20,6 +20,7 @@ from rich.text import Text
 from winnow.agreement.compare import UNDECIDED, Matched, counts_for, p_include_of
 from winnow.agreement.metrics import CI_LEVEL, Counts, Estimate, agreement_coefficients, screening_metrics, wilson
 from winnow.agreement.panel_report import build_panel, render_panel
+from winnow.agreement.sample import sample_section
 from winnow.agreement.workload import compute_workload
 from winnow.gold import describe_reference_standard
 
@@ -200,6 +201,7 @@ def build_agreement(
     panel = build_panel(matched, level)
     if panel is not None:
         out["panel"] = panel
+    out["sample"] = sample_section(matched)
     return out
 
 
@@ -465,12 +467,26 @@ def save_curve_png(report: dict[str, Any], path: str | Path) -> Path:
     return target
 
 
+def _sample_note(report: dict[str, Any]) -> Text | None:
+    sample = report.get("sample")
+    if not sample:
+        return None
+    figures = ", ".join(
+        f"{name} {'-' if sample[name] is None else f'{sample[name]:.3f}'}"
+        for name in ("sensitivity", "specificity", "precision")
+    )
+    return Text(f"Note: {sample['note']}.\nWeighted over the run (uncertain as include): {figures}", style="yellow")
+
+
 def render_agreement(report: dict[str, Any], *, curve: bool = True, width: int = 80) -> Group:
     """The full terminal report for one decisions file."""
     parts: list[RenderableType] = [Text("winnow agree", style="bold underline"), _header(report)]
     missing = _missing(report)
     if missing is not None:
         parts.append(missing)
+    sample = _sample_note(report)
+    if sample is not None:
+        parts.append(sample)
     parts += [
         Text(""),
         _confusion(report),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
 import io
 import itertools
 import json
@@ -13,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import click
+
+from winnow.cli.labelling import os_user
 
 _ONLY = click.Choice(["fn", "fp", "uncertain", "flagged"])
 _STANDARDS = click.Choice(["title_abstract", "full_text", "unknown"])
@@ -312,7 +313,15 @@ def audit(
         raise click.UsageError("--adjudicate and --import-verdicts cannot be used together")
     matched = _load(decisions, gold_path, reference_standard, allow_missing)
     items = collect_disagreements(matched, only=only)
-    reviewer = who or _os_user()
+    from winnow.agreement.sample import sample_weights
+
+    if sample_weights(gold_path) is not None:
+        click.echo(
+            f"note: {gold_path} is a validation sample: these are the disagreements among its"
+            f" {matched.n} labelled records only, not the run's",
+            err=True,
+        )
+    reviewer = who or os_user()
     key = adjudication_key(decisions)
     ledger_path = db_path or default_ledger_path(decisions)
     needs_ledger = adjudicate or verdicts_path is not None or export_path is not None or ledger_path.is_file()
@@ -365,7 +374,7 @@ def _audit_conflicts(
     if adjudicate or export_path is not None or ledger_path.is_file():
         with Ledger(ledger_path) as ledger:
             if adjudicate:
-                _adjudicate(items, ledger, key, who or _os_user(), render=render_conflict, what="conflicts")
+                _adjudicate(items, ledger, key, who or os_user(), render=render_conflict, what="conflicts")
             found = latest_verdicts(ledger, key)
             if export_path is not None:
                 export_conflict_labels(panel, found, export_path)
@@ -377,13 +386,6 @@ def _audit_conflicts(
         _json(conflicts_json(panel, items, verdicts=verdicts))
     else:
         _emit(list(render_conflicts(panel, items, verdicts=verdicts).renderables), pager=not no_pager)
-
-
-def _os_user() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "unknown"
 
 
 def _adjudicate(

@@ -2,24 +2,19 @@
 
 from __future__ import annotations
 
-import getpass
 import json
-import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 from rich.console import Console
-from rich.panel import Panel
 from rich.text import Text
 
-if TYPE_CHECKING:  # at run time only inside the commands: scipy and scikit-learn cost every command ~2 s
-    from winnow.screening.prioritise import Answer
+from winnow.cli.labelling import ask_answer, os_user, record_panel
 
 _RULES = click.Choice(["buscar", "heuristic"])
 _EMBEDDINGS = click.Choice(["auto", "on", "off"])
-ANSWER_PROMPT = "(i)nclude / (e)xclude / (s)kip / (q)uit, optional note after a space > "
 
 
 def stopping_options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -191,7 +186,7 @@ def prioritise(**kw: Any) -> int:
             protocol=protocol,
             inputs=inputs,
             rule=rule,
-            who=kw["who"] or _os_user(),
+            who=kw["who"] or os_user(),
         )
         status = session.status()
         if status.read:
@@ -217,7 +212,7 @@ def prioritise(**kw: Any) -> int:
             else:
                 _show(console, record, status, run_rows.get(record.record_id), rule)
                 try:
-                    parsed = _ask(console)
+                    parsed = ask_answer(console)
                 except (EOFError, KeyboardInterrupt):
                     parsed = None
                 if parsed is None:
@@ -232,13 +227,6 @@ def prioritise(**kw: Any) -> int:
     console.print(report["statement"], highlight=False)
     err.print(f"report: {report_path} (and {report_path.with_suffix('.json')}); ledger: {db_path}", highlight=False)
     return 0
-
-
-def _os_user() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return os.environ.get("USER", "unknown")
 
 
 def _status_line(status: Any, rule: Any) -> str:
@@ -261,41 +249,17 @@ def _print_status(console: Console, status: Any, rule: Any) -> None:
 
 
 def _show(console: Console, record: Any, status: Any, run_row: dict[str, str] | None, rule: Any) -> None:
-    body = Text()
-    body.append(record.title or "(no title)", style="bold")
-    body.append("\n\n")
-    body.append(record.abstract or "(no abstract: decide on the title)")
+    extra = None
     if run_row:
+        extra = Text()
         verdicts = [f"{k.split(':', 1)[1]}={v}" for k, v in run_row.items() if k.startswith("criterion:") and v]
-        body.append("\n\nLLM run: ", style="dim")
-        body.append(f"{run_row.get('decision', '')}  p={run_row.get('p_include', '') or '-'}  {' '.join(verdicts)}")
+        extra.append("LLM run: ", style="dim")
+        extra.append(f"{run_row.get('decision', '')}  p={run_row.get('p_include', '') or '-'}  {' '.join(verdicts)}")
         if run_row.get("rationale"):
-            body.append(f"\n{run_row['rationale']}", style="dim")
-    console.print(Panel(body, title=f"record {record.record_id}", subtitle=_status_line(status, rule)))
-
-
-def _ask(console: Console) -> tuple[Answer, str] | None:
-    """One answer line: i/e/s with an optional note, q to stop; None means stop."""
-    keys: dict[str, Answer] = {
-        "i": "include",
-        "include": "include",
-        "e": "exclude",
-        "exclude": "exclude",
-        "s": "skip",
-        "skip": "skip",
-    }
-    while True:
-        line = console.input(
-            "(i)nclude / (e)xclude / (s)kip / (q)uit, optional note after a space > ", markup=False
-        ).strip()
-        if not line:
-            continue
-        head, _, note = line.partition(" ")
-        if head.lower() in ("q", "quit"):
-            return None
-        if head.lower() in keys:
-            return keys[head.lower()], note.strip()
-        console.print(f"not an answer: {head!r}", highlight=False)
+            extra.append(f"\n{run_row['rationale']}", style="dim")
+    console.print(
+        record_panel(record.record_id, record.title, record.abstract, subtitle=_status_line(status, rule), extra=extra)
+    )
 
 
 # -- simulate -----------------------------------------------------------------------------------

@@ -287,6 +287,63 @@ class Ledger:
     def priority_answers(self, session_id: str) -> list[sqlite3.Row]:
         return self._read("SELECT * FROM priority_answers WHERE session_id = ? ORDER BY answer_id", (session_id,))
 
+    # -- validation samples ------------------------------------------------------
+    def add_validation_sample(
+        self,
+        sample_id: str,
+        *,
+        decisions_path: str,
+        decisions_sha256: str,
+        seed: int,
+        params: Mapping[str, Any],
+        plan: Mapping[str, Any],
+        draw: Sequence[tuple[str, str]],
+    ) -> None:
+        """Store a drawn sample once, record by record, in one transaction: a resumed run reads it back."""
+        try:
+            with self._transaction() as conn:
+                exists = conn.execute("SELECT 1 FROM validation_samples WHERE sample_id = ?", (sample_id,)).fetchone()
+                if exists:
+                    return
+                conn.execute(
+                    "INSERT INTO validation_samples (sample_id, decisions_path, decisions_sha256, seed, params_json,"
+                    " plan_json, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (sample_id, decisions_path, decisions_sha256, seed, json.dumps(dict(params)),
+                     json.dumps(dict(plan)), utc_now()),
+                )  # fmt: skip
+                conn.executemany(
+                    "INSERT INTO validation_draws (sample_id, position, record_id, stratum) VALUES (?, ?, ?, ?)",
+                    [(sample_id, i, rid, stratum) for i, (rid, stratum) in enumerate(draw)],
+                )
+        except sqlite3.Error as exc:
+            raise LedgerError(f"{self.path}: cannot write ledger: {exc}") from exc
+
+    def validation_samples(self, decisions_sha256: str) -> list[sqlite3.Row]:
+        """Samples drawn from this run, oldest first."""
+        return self._read(
+            "SELECT * FROM validation_samples WHERE decisions_sha256 = ? ORDER BY created_at, rowid",
+            (decisions_sha256,),
+        )
+
+    def validation_draw(self, sample_id: str) -> list[tuple[str, str]]:
+        rows = self._read(
+            "SELECT record_id, stratum FROM validation_draws WHERE sample_id = ? ORDER BY position", (sample_id,)
+        )
+        return [(str(row["record_id"]), str(row["stratum"])) for row in rows]
+
+    def add_validation_label(
+        self, sample_id: str, *, record_id: str, answer: str, who: str, note: str = "", source: str = "terminal"
+    ) -> int:
+        """Store one label at once, so a crash, Ctrl-C or kill -9 never loses it."""
+        return self._write(
+            "INSERT INTO validation_labels (sample_id, record_id, answer, note, who, source, created_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (sample_id, record_id, answer, note, who, source, utc_now()),
+        )
+
+    def validation_labels(self, sample_id: str) -> list[sqlite3.Row]:
+        return self._read("SELECT * FROM validation_labels WHERE sample_id = ? ORDER BY label_id", (sample_id,))
+
     def close(self) -> None:
         with self._lock:
             self._conn.close()

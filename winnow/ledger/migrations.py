@@ -94,4 +94,34 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX priority_answers_by_session ON priority_answers(session_id, answer_id);
     """,
+    # 3: validation samples (the seeded draw, record by record) and the reviewer's labels, in the order given.
+    """
+    CREATE TABLE validation_samples (
+        sample_id TEXT PRIMARY KEY,
+        decisions_path TEXT NOT NULL,
+        decisions_sha256 TEXT NOT NULL,
+        seed INTEGER NOT NULL,
+        params_json TEXT NOT NULL,
+        plan_json TEXT NOT NULL,
+        created_at TEXT NOT NULL
+    );
+    CREATE TABLE validation_draws (
+        sample_id TEXT NOT NULL,
+        position INTEGER NOT NULL,
+        record_id TEXT NOT NULL,
+        stratum TEXT NOT NULL,
+        PRIMARY KEY (sample_id, position)
+    );
+    CREATE TABLE validation_labels (
+        label_id INTEGER PRIMARY KEY AUTOINCREMENT,
+        sample_id TEXT NOT NULL,
+        record_id TEXT NOT NULL,
+        answer TEXT NOT NULL,
+        note TEXT NOT NULL DEFAULT '',
+        who TEXT NOT NULL,
+        source TEXT NOT NULL DEFAULT 'terminal',
+        created_at TEXT NOT NULL
+    );
+    CREATE INDEX validation_labels_by_sample ON validation_labels(sample_id, label_id);
+    """,
 )
