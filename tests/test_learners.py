@@ -199,3 +199,15 @@ def test_resume_runs_the_stopping_test_once_not_once_per_answer(
         assert resumed.next_record() == expected_next
         assert calls["fits"] <= 2 * 2  # two linear learners, fitted once each: no refit per answer
         assert resumed.weights() == pytest.approx(weights, abs=1e-6)
+
+
+def test_written_out_bayes_matches_sklearn() -> None:
+    from sklearn.naive_bayes import MultinomialNB
+
+    from winnow.screening.learners import include_heavy_weights
+
+    matrix = tfidf()
+    ours = TfidfBayes(matrix).scores(LABELLED, Y)
+    model = MultinomialNB(alpha=3.822).fit(matrix[LABELLED], Y, sample_weight=include_heavy_weights(Y, 10.0))
+    joint = model.predict_joint_log_proba(matrix)
+    assert ours == pytest.approx(joint[:, 1] - joint[:, 0], abs=1e-9)

@@ -23,6 +23,7 @@ Writes bench/results/prioritise_speed.json.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 import time
@@ -90,17 +91,18 @@ def open_session(ledger: Ledger, records: list[Any], path: Path, protocol: Any, 
     )
 
 
-def waits(session: Session, labels: dict[str, bool], steps: int) -> list[float]:
-    """Seconds from the reviewer's answer to the next record on screen."""
-    out = []
+def waits(session: Session, labels: dict[str, bool], steps: int) -> tuple[list[float], list[float]]:
+    """Seconds from the reviewer's answer to the next record on screen: wall clock and CPU."""
+    wall, cpu = [], []
     record = session.next_record()
     for _ in range(steps):
         assert record is not None
-        started = time.perf_counter()
+        started, started_cpu = time.perf_counter(), time.process_time()
         session.answer(record, "include" if labels[record.record_id] else "exclude")
         record = session.next_record()
-        out.append(time.perf_counter() - started)
-    return out
+        wall.append(time.perf_counter() - started)
+        cpu.append(time.process_time() - started_cpu)
+    return wall, cpu
 
 
 def summary(values: list[float]) -> dict[str, float]:
@@ -129,6 +131,12 @@ def main() -> None:
         db = workdir / "p.sqlite"
         with Ledger(db) as ledger:
             session = open_session(ledger, records, path, protocol, inputs)
+            # Prior knowledge as in the simulations: the first include and the first exclude in the file,
+            # so the learners are awake (fitted) from the first measured label on.
+            first_include = next(r for r in records if labels[r.record_id])
+            first_exclude = next(r for r in records if not labels[r.record_id])
+            session.answer(first_include, "include")
+            session.answer(first_exclude, "exclude")
             early = waits(session, labels, args.steps)
             # Jump ahead: store answers to records in file order (as a reviewer's history) up to --late-labels.
             for record in records:
@@ -168,8 +176,9 @@ def main() -> None:
         "records": args.n,
         "sets": list(SETS),
         "learners": list(learners),
-        "wait_after_label_first_labels": summary(early),
-        f"wait_after_label_after_{args.late_labels}_labels": summary(late),
+        "wait_after_label_first_labels": {"wall": summary(early[0]), "cpu": summary(early[1])},
+        f"wait_after_label_after_{args.late_labels}_labels": {"wall": summary(late[0]), "cpu": summary(late[1])},
+        "load_average_at_end": list(os.getloadavg()),
         "resume_seconds_to_first_record": resume,
     }
     write_results("prioritise_speed", figures)
