@@ -15,7 +15,8 @@ shape of the vectors matters to the fit. Measured:
   ``--steps`` labels (a refit after every label) and for ``--steps`` labels after
   ``--late-labels`` answers (refits every 2 % more labels);
 - resuming: opening the session again with 300 and with ``--late-labels`` answers stored,
-  and the time to the first record.
+  and the time to the first record; beside it, the time the old replay spent only on
+  re-running the stopping test after each of the ``--late-labels`` stored answers.
 
 Writes bench/results/prioritise_speed.json.
 """
@@ -52,7 +53,7 @@ from winnow.screening.ranking import (  # noqa: E402
     record_text,
     zero_shot_prior,
 )
-from winnow.screening.stopping import StoppingRule  # noqa: E402
+from winnow.screening.stopping import StoppingRule, check  # noqa: E402
 
 SETS = ("Kwok_2020", "Cohen_2006_ACEInhibitors", "Cohen_2006_Triptans")
 
@@ -172,6 +173,12 @@ def main() -> None:
             resume[str(args.late_labels)] = round(time.perf_counter() - started, 3)
             late = waits(session, labels, args.steps)
             learners = session.weights()
+            # What resuming used to cost: the stopping test re-run after every stored answer.
+            stored = [labels[records[i].record_id] for i in session._order[: args.late_labels]]
+            started = time.perf_counter()
+            for k in range(1, len(stored) + 1):
+                check(StoppingRule(), stored[:k], len(records))
+            resume["old_replay_stopping_tests_only"] = round(time.perf_counter() - started, 3)
     figures = {
         "records": args.n,
         "sets": list(SETS),
