@@ -9,14 +9,20 @@ is charged the loss of the mixture, so sleeping neither helps nor hurts it.
 The loss is measured before a learner sees the label. When the reviewer labels a
 record include, each learner's loss is the share of the records then unread that it
 ranked above that record (0: it had the include on top; 1: at the bottom).
-Excludes cost nothing: the issue asks how high each learner put the includes.
+Excludes cost nothing: what matters is how high each learner put the includes.
 After each include, learner ``k``'s weight is multiplied by ``exp(-eta * loss_k)`` and
 renormalised, then Fixed Share (Herbster and Warmuth 1998, Machine Learning 32:151,
 doi:10.1023/A:1007424614876) mixes a share ``share`` of the starting weights ``pi`` back
 in, so a learner that was poor while it had seen almost nothing can recover. ``pi``
-puts ``prior_share`` on the fixed learners (the zero-shot prior, the LLM), so a cold
-start follows the prior. The combined score is the weighted mean of the
-learners' within-corpus percentiles (weighted rank fusion).
+puts ``prior_share`` on the fixed rankers (the LLM's P(include)) and shares the rest
+among the learned ones. The combined score is the weighted mean of the learners'
+within-corpus percentiles (weighted rank fusion).
+
+The zero-shot prior is deliberately not one of the rankers here. The records the
+reviewer reads are the ones the mixture put on top, so whichever ranker dominates
+the mixture is rarely charged; with the prior inside, its weight ran away on the
+test fixture. ``screening/ranking.py`` blends the prior in on a fixed schedule
+instead, and a cold start is the prior alone.
 """
 
 from __future__ import annotations
