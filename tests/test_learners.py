@@ -34,7 +34,7 @@ LABELLED = np.array([0, 1, 2, 3])
 Y = np.array([1, 1, 0, 0])
 
 
-def tfidf() -> object:
+def tfidf() -> Any:
     return TfidfVectorizer().fit_transform(TEXTS).tocsr()
 
 
