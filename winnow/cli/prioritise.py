@@ -64,9 +64,10 @@ def stopping_options(func: Callable[..., Any]) -> Callable[..., Any]:
                 type=_EMBEDDINGS,
                 default="off",
                 show_default=True,
-                # Off by default: measured against ASReview on 17 sets (docs/benchmarks.md, 8), MiniLM
-                # lifted WSS@95 on 7 sets but cut it on others; the mean fell from 0.518 to 0.503.
-                help="MiniLM similarity and features (the embeddings extra): on, off, or auto (on if installed).",
+                # Off by default: appended to TF-IDF, MiniLM cut the mean WSS@95 from 0.518 to 0.503
+                # (docs/benchmarks.md, 8); the separate learner of 8.1 was measured on 3 sets only.
+                help="MiniLM similarity in the prior and a learner of its own (the embeddings extra): "
+                "on, off, or auto (on if installed).",
             ),
         ]
     ):
