@@ -24,10 +24,11 @@ from winnow.errors import InputError
 from winnow.ledger import Ledger
 from winnow.protocol import LoadedProtocol
 from winnow.records import Record
-from winnow.screening.ranking import Ranker, RankingInputs
+from winnow.screening.ranking import Ranker, RankerConfig, RankingInputs, describe_combiner
 from winnow.screening.stopping import StoppingCheck, StoppingRule, check
 
 Answer = Literal["include", "exclude", "skip"]
+RANKER_STATE = "ranker_state"
 ANSWERS: tuple[Answer, ...] = ("include", "exclude", "skip")
 
 
@@ -78,8 +79,38 @@ class Session:
     def __post_init__(self) -> None:
         self._ranker = Ranker(self.inputs.features, self.inputs.prior)
         self._index = {r.record_id: i for i, r in enumerate(self.records)}
-        for row in self.ledger.priority_answers(self.session_id):
-            self._apply(row["record_id"], row["answer"])
+        self._replay(self.ledger.priority_answers(self.session_id), self.ledger.priority_params(self.session_id))
+
+    def _replay(self, rows: Sequence[Any], params: dict[str, Any]) -> None:
+        """Rebuild the state from the stored answers without re-running the stopping test after each.
+
+        Each answer row carries the buscar p-value as it stood before that answer,
+        so where the rule first fired can be read off the rows (one pass, no test)
+        when the session was registered with this recall target. Otherwise the
+        test is re-run after each answer, as before. The ranker takes back its
+        saved losses instead of refitting on every prefix of the answers.
+        """
+        stored_p_usable = (
+            self.rule.name == "buscar"
+            and params.get("rule") == "buscar"
+            and params.get("recall_target") == self.rule.recall_target
+        )
+        for row in rows:
+            p_before = row["p_value"]
+            if (
+                stored_p_usable
+                and self._fired_at is None
+                and self._order
+                and p_before is not None
+                and p_before < self.rule.alpha
+            ):
+                self._fired_at = len(self._order)
+            self._apply(row["record_id"], row["answer"], check_rule=not stored_p_usable)
+        if self._fired_at is None and self._order and self.status().check.fire:
+            self._fired_at = len(self._order)
+        state = params.get(RANKER_STATE)
+        if isinstance(state, dict):
+            self._ranker.restore(state, len(self._labels))
 
     @classmethod
     def open(
@@ -104,7 +135,7 @@ class Session:
         return cls(ledger=ledger, session_id=session_id, records=records, inputs=inputs, rule=rule, who=who)
 
     # -- state ------------------------------------------------------------------
-    def _apply(self, record_id: str, answer: str) -> None:
+    def _apply(self, record_id: str, answer: str, *, check_rule: bool = True) -> None:
         i = self._index.get(record_id)
         if i is None:
             return
@@ -118,8 +149,12 @@ class Session:
             self._order.append(i)
             self._labels.append(answer == "include")
         self._skipped.discard(i)
-        if self._fired_at is None and self.status().check.fire:
+        if check_rule and self._fired_at is None and self.status().check.fire:
             self._fired_at = len(self._order)
+
+    def weights(self) -> dict[str, float]:
+        """Each learner's weight in the ranking now."""
+        return self._ranker.weights(len(self._labels))
 
     @property
     def fired_at(self) -> int | None:
@@ -140,6 +175,7 @@ class Session:
         if len(self._order) >= len(self.records):
             return None
         self._ranker.learn(self._order, self._labels)
+        self.ledger.save_priority_state(self.session_id, RANKER_STATE, self._ranker.state())
         read = np.zeros(len(self.records), dtype=bool)
         read[self._order] = True
         unskipped = read.copy()
@@ -184,9 +220,8 @@ def stopping_report(session: Session, *, records_path: str, protocol: LoadedProt
         "ranking": {
             "zero_shot": list(session.inputs.prior.components),
             "embeddings": session.inputs.embeddings_note,
-            "learned": "logistic regression (class-balanced) on TF-IDF 1-2-grams"
-            + (" and sentence embeddings" if session.inputs.features.embeddings is not None else ""),
-            "blend": "percentile blend; weight of the learned model = labels / (labels + 10)",
+            "learners": session.weights(),
+            "blend": describe_combiner(RankerConfig()),
         },
         "rule": {
             "name": rule.name,
@@ -253,7 +288,9 @@ def write_report(report: dict[str, Any], path: Path) -> Path:
         f"- Records: {report['records']['n']} ({report['records']['path']})",
         f"- Protocol: {report['protocol']['path']} (sha256 {report['protocol']['sha256'][:12]})",
         f"- Ranking: zero-shot {', '.join(report['ranking']['zero_shot'])}; embeddings: "
-        f"{report['ranking']['embeddings']}; learned: {report['ranking']['learned']}; {report['ranking']['blend']}",
+        f"{report['ranking']['embeddings']}; learners and weights at the end: "
+        + ", ".join(f"{k} {v:.2f}" for k, v in report["ranking"]["learners"].items())
+        + f"; {report['ranking']['blend']}",
         f"- Stopping rule: {rule['description']}" + (" — HEURISTIC, no guarantee" if rule["heuristic"] else ""),
         f"- Rule fired: {'yes, after ' + str(report['read_when_fired']) + ' records' if report['fired'] else 'no'}",
         f"- Records read: {report['read']}; includes found: {report['includes_found']}; "

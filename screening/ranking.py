@@ -1,39 +1,45 @@
-"""Put the likely includes first: a zero-shot prior that active learning takes over.
+"""Put the likely includes first: a zero-shot prior, then learners weighted by how they do on this review.
 
 Before any label exists the order comes from the protocol alone: TF-IDF and
 (when the ``embeddings`` extra is installed) sentence-embedding similarity
 between the criteria and each record, plus P(include) from an earlier LLM run
-when one is given. As the reviewer labels records, a logistic regression on
-TF-IDF (and embedding) features learns from those labels, and the blend moves
-from the prior to the learned model. Scores are blended as within-corpus
-percentiles, so no component needs calibrated probabilities.
+when one is given. As the reviewer labels records, several learners that see the
+records differently (``screening/learners.py``) learn from those labels, and Hedge
+(``screening/hedge.py``) weights each one by how high it had ranked the records the
+reviewer then labelled include. Scores are fused as within-corpus percentiles, so
+no learner needs calibrated probabilities.
 
-Both rankers and the schedule are deterministic for a given sequence of labels,
-which is what lets ``winnow simulate`` reproduce its figures from a seed.
+The learners, the weights and the refit schedule are deterministic for a given
+sequence of labels, which is what lets ``winnow simulate`` reproduce its figures
+from a seed.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
-from scipy.sparse import csr_matrix, hstack
+from scipy.sparse import csr_matrix
 from scipy.stats import rankdata
 from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.linear_model import LogisticRegression
 from sklearn.metrics.pairwise import cosine_similarity
-from threadpoolctl import threadpool_limits
 
 from winnow import embeddings as emb
 from winnow.protocol import LoadedProtocol, Protocol
 from winnow.records import Record
+from winnow.screening.hedge import Hedge, fuse, rank_loss
+from winnow.screening.learners import LEARNED, Fixed, Learner, build_learners
 
 EmbeddingChoice = Literal["auto", "on", "off"]
 
-# How many labels it takes for the learned model to weigh as much as the prior.
-PRIOR_HALF_LIFE = 10.0
+# Global settings, chosen by leave-one-dataset-out over the 17 shared sets (docs/benchmarks.md, 8).
+DEFAULT_LEARNERS: tuple[str, ...] = LEARNED
+DEFAULT_ETA = 4.0
+# How many labels it takes for the learners to weigh as much as the zero-shot prior.
+DEFAULT_HALF_LIFE = 10.0
+DEFAULT_SHARE = 0.05
 
 
 def record_text(record: Record) -> str:
@@ -64,11 +70,6 @@ class Features:
     embeddings: np.ndarray | None = None
     query_embedding: np.ndarray | None = None
 
-    def matrix(self) -> csr_matrix:
-        if self.embeddings is None:
-            return self.tfidf
-        return hstack([self.tfidf, csr_matrix(self.embeddings)], format="csr")
-
 
 def build_features(
     texts: Sequence[str], query: str, *, embeddings: np.ndarray | None = None, query_embedding: np.ndarray | None = None
@@ -94,6 +95,7 @@ class Prior:
 
     score: np.ndarray
     components: tuple[str, ...]
+    llm: np.ndarray | None = None
 
 
 def zero_shot_prior(features: Features, llm_p_include: np.ndarray | None = None) -> Prior:
@@ -107,7 +109,7 @@ def zero_shot_prior(features: Features, llm_p_include: np.ndarray | None = None)
     if llm_p_include is not None:
         parts.append(percentile(llm_p_include))
         names.append("llm-p-include")
-    return Prior(score=np.mean(parts, axis=0), components=tuple(names))
+    return Prior(score=np.mean(parts, axis=0), components=tuple(names), llm=llm_p_include)
 
 
 def llm_scores(record_ids: Sequence[str], p_include: Mapping[str, float]) -> np.ndarray | None:
@@ -118,43 +120,79 @@ def llm_scores(record_ids: Sequence[str], p_include: Mapping[str, float]) -> np.
     return np.array([p_include.get(rid, fill) for rid in record_ids], dtype=np.float64)
 
 
-def include_heavy_weights(y: np.ndarray, ratio: float) -> np.ndarray:
-    """Sample weights giving the includes ``ratio`` times the total weight of the excludes.
+@dataclass(frozen=True)
+class RankerConfig:
+    """The global settings, chosen by leave-one-dataset-out over the 17 shared sets (docs/benchmarks.md, 8)."""
 
-    Includes are rare and missing one costs far more than reading one more
-    exclude; weighting them up makes the model recall-oriented.
-    """
-    n_include = int(y.sum())
-    n_exclude = len(y) - n_include
-    weights = np.where(y == 1, 1.0, n_include / (ratio * max(n_exclude, 1)))
-    return np.asarray(weights * (len(y) / weights.sum()))
+    learners: tuple[str, ...] = DEFAULT_LEARNERS
+    eta: float = DEFAULT_ETA
+    half_life: float = DEFAULT_HALF_LIFE
+    share: float = DEFAULT_SHARE
+
+
+def describe_combiner(config: RankerConfig) -> str:
+    """The combiner and its settings, as a report names them."""
+    return (
+        f"Hedge (exponential weights, Freund & Schapire 1997) over the learners' percentile ranks, "
+        f"learning rate {config.eta:g}, Fixed Share {config.share:g} (Herbster & Warmuth 1998), "
+        f"blended with the zero-shot prior, whose weight is {config.half_life:g}/(labels + {config.half_life:g}); "
+        f"loss = share of unread records a learner ranked above each new include"
+    )
 
 
 @dataclass
 class Ranker:
-    """Scores every record from the prior and the labels so far.
+    """Scores every record from the learners, weighted by how they have ranked this review's includes.
 
-    ``refit_due`` keeps the cost of a long session linear-ish: the model is
+    ``refit_due`` keeps the cost of a long session linear-ish: the learners are
     refitted after every label while labels are few (when each one moves the
-    ranking most), then after every 2% more labels.
+    ranking most), then after every 2% more labels. Between refits each learner
+    keeps its last scores, and those are the scores its losses are measured on,
+    so a learner is always judged on a record before it has seen its label.
     """
 
     features: Features
     prior: Prior
     seed: int = 0
-    half_life: float = PRIOR_HALF_LIFE
-    c: float = 1.0
-    ratio: float = 10.0
-    _matrix: csr_matrix = field(init=False, repr=False)
-    _learned: np.ndarray | None = field(default=None, init=False, repr=False)
+    config: RankerConfig = field(default_factory=RankerConfig)
+    experts: list[Learner] = field(init=False, repr=False)
+    hedge: Hedge = field(init=False, repr=False)
+    _percentiles: np.ndarray = field(init=False, repr=False)
+    _awake: np.ndarray = field(init=False, repr=False)
+    _read: np.ndarray = field(init=False, repr=False)
+    _seen: int = field(default=0, init=False, repr=False)
     _fitted_at: int = field(default=-1, init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self._matrix = self.features.matrix()
+        fixed: list[Learner] = []
+        if self.prior.llm is not None:
+            fixed.append(Fixed("llm-p-include", self.prior.llm))
+        learned = build_learners(
+            self.config.learners, tfidf=self.features.tfidf, embeddings=self.features.embeddings, seed=self.seed
+        )
+        self.experts = [*fixed, *learned]
+        self.hedge = Hedge.over(
+            [e.name for e in self.experts],
+            [not e.learned for e in self.experts],
+            eta=self.config.eta,
+            prior_share=1 / len(self.config.learners) if fixed else 0.0,
+            share=self.config.share,
+        )
+        self._percentiles = np.zeros((len(self.experts), self.n))
+        self._awake = np.zeros(len(self.experts), dtype=bool)
+        for k, expert in enumerate(self.experts):
+            if not expert.learned:
+                self._percentiles[k] = percentile(expert.scores(np.zeros(0, dtype=np.int64), np.zeros(0)))  # type: ignore[arg-type]
+                self._awake[k] = True
+        self._read = np.zeros(self.n, dtype=bool)
 
     @property
     def n(self) -> int:
-        return int(self._matrix.shape[0])
+        return int(self.features.tfidf.shape[0])
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return self.hedge.names
 
     def refit_due(self, n_labels: int) -> bool:
         if self._fitted_at < 0 or n_labels <= 100:
@@ -162,39 +200,79 @@ class Ranker:
         return n_labels - self._fitted_at >= max(1, int(0.02 * n_labels))
 
     def learn(self, labelled: Sequence[int], labels: Sequence[bool]) -> None:
-        """Refit on the labels so far, when both classes are present and a refit is due."""
+        """Charge each learner for the new labels, then refit when a refit is due."""
+        order = np.asarray(labelled, dtype=np.int64)
         y = np.asarray(labels, dtype=np.int64)
-        if not self.refit_due(len(y)):
-            return
-        self._fitted_at = len(y)
-        if len(set(y.tolist())) < 2:
-            self._learned = None
-            return
-        model = self._classifier()
-        # One BLAS thread: on a busy two-core machine, threads spinning against each
-        # other made each fit 25 times slower (1.4 s against 57 ms, measured).
-        with threadpool_limits(limits=1):
-            model.fit(self._matrix[np.asarray(labelled)], y, sample_weight=include_heavy_weights(y, self.ratio))
-            self._learned = model.decision_function(self._matrix)
+        if len(y) > self._seen:
+            if self._fitted_at < 0 and self._seen > 0:
+                # Resumed from saved losses: score the new labels with models fitted on the labels before them.
+                self._refit(order[: self._seen], y[: self._seen])
+            self._read[order[: self._seen]] = True
+            for j in range(self._seen, len(y)):
+                record = int(order[j])
+                if y[j] and self._awake.any():
+                    losses = np.array(
+                        [
+                            rank_loss(self._percentiles[k], record, ~self._read) if self._awake[k] else 0.0
+                            for k in range(len(self.experts))
+                        ]
+                    )
+                    self.hedge.update(losses, self._awake)
+                self._read[record] = True
+            self._seen = len(y)
+        if self.refit_due(len(y)):
+            self._refit(order, y)
 
-    def _classifier(self) -> LogisticRegression:
-        return LogisticRegression(C=self.c, solver="liblinear", random_state=self.seed)
+    def _refit(self, order: np.ndarray, y: np.ndarray) -> None:
+        self._fitted_at = len(y)
+        for k, expert in enumerate(self.experts):
+            if not expert.learned:
+                continue
+            raw = expert.scores(order, y)
+            self._awake[k] = raw is not None
+            if raw is not None:
+                self._percentiles[k] = percentile(raw)
+
+    def weights(self, n_labels: int) -> dict[str, float]:
+        """Each ranker's share of the score now: the zero-shot prior, then every learner (0 while it sleeps)."""
+        learning = self.weight_of_learning(n_labels)
+        hedge = self.hedge.weights(self._awake) if self._awake.any() else np.zeros(len(self.names))
+        shares = {
+            "zero-shot-prior": 1 - learning,
+            **{n: learning * float(w) for n, w in zip(self.names, hedge, strict=True)},
+        }
+        return {name: round(share, 6) for name, share in shares.items()}
 
     def weight_of_learning(self, n_labels: int) -> float:
-        if self._learned is None:
+        if not self._awake.any():
             return 0.0
-        return n_labels / (n_labels + self.half_life)
+        return n_labels / (n_labels + self.config.half_life)
 
     def scores(self, n_labels: int) -> np.ndarray:
+        """The prior's percentile blended with the learners' Hedge-weighted fusion."""
         weight = self.weight_of_learning(n_labels)
-        if weight == 0.0 or self._learned is None:
+        if weight == 0.0:
             return self.prior.score
-        return np.asarray(weight * percentile(self._learned) + (1 - weight) * self.prior.score)
+        return np.asarray(
+            weight * fuse(self._percentiles, self.hedge.weights(self._awake)) + (1 - weight) * self.prior.score
+        )
 
     def next_unread(self, read: np.ndarray, n_labels: int) -> int:
         """The highest-scoring record not yet read; ties go to the earlier record."""
         scores = np.where(read, -np.inf, self.scores(n_labels))
         return int(np.argmax(scores))
+
+    def state(self) -> dict[str, Any]:
+        """What a resumed session needs to avoid replaying every label: losses so far and how many labels."""
+        return {"seen": self._seen, **self.hedge.state()}
+
+    def restore(self, state: Mapping[str, Any], n_labels: int) -> bool:
+        """Take back saved losses; False when they do not fit this ranker or these labels."""
+        seen = state.get("seen")
+        if not isinstance(seen, int) or not 0 <= seen <= n_labels or not self.hedge.restore(dict(state)):
+            return False
+        self._seen = seen
+        return True
 
 
 @dataclass(frozen=True)

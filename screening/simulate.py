@@ -21,7 +21,7 @@ import numpy as np
 from winnow.errors import GoldSetError
 from winnow.gold import GoldSet
 from winnow.records import Record
-from winnow.screening.ranking import Ranker, RankingInputs
+from winnow.screening.ranking import Ranker, RankerConfig, RankingInputs, describe_combiner
 from winnow.screening.stopping import StoppingRule, check
 
 
@@ -89,6 +89,7 @@ class SimulationResult:
     stop: StopPoint | None
     order: list[str] = field(repr=False)
     labels: list[bool] = field(repr=False, default_factory=list)
+    weights: dict[str, float] = field(default_factory=dict)
 
     def as_dict(self, *, with_order: bool = False) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -96,6 +97,7 @@ class SimulationResult:
             "prior": list(self.prior),
             **asdict(self.figures),
             "stop": asdict(self.stop) if self.stop else None,
+            "final_weights": self.weights,
         }
         if with_order:
             out["order"] = self.order
@@ -150,6 +152,7 @@ def simulate_one(
         stop=stop,
         order=[record_ids[i] for i in order],
         labels=labels,
+        weights=ranker.weights(len(labels)),
     )
 
 
@@ -238,8 +241,10 @@ def simulate_gold(
     rule: StoppingRule,
     *,
     seeds: int,
+    config: RankerConfig | None = None,
 ) -> Simulation:
     """One simulation per seed 0..seeds-1 over the same features."""
+    config = config or RankerConfig()
     ids = [r.record_id for r in records]
     truth = gold_truth(ids, gold, duplicates)
     results = []
@@ -249,11 +254,16 @@ def simulate_gold(
             simulate_one(
                 ids,
                 truth,
-                partial(Ranker, inputs.features, inputs.prior, seed=seed),
+                partial(Ranker, inputs.features, inputs.prior, seed=seed, config=config),
                 rule,
                 (prior[0], prior[1]),
                 seed,
             )
         )
-    ranking = {"zero_shot": list(inputs.prior.components), "embeddings": inputs.embeddings_note}
+    ranking = {
+        "zero_shot": list(inputs.prior.components),
+        "embeddings": inputs.embeddings_note,
+        "learners": list(results[0].weights),
+        "combiner": describe_combiner(config),
+    }
     return Simulation(results=results, rule=rule, ranking=ranking)

@@ -117,3 +117,21 @@ def test_llm_run_joins_the_prior(tmp_path: Path, capsys: pytest.CaptureFixture[s
     helped = simulate_json(tmp_path, capsys, "--from-run", str(tmp_path / "decisions.csv"))
     assert helped["ranking"]["zero_shot"] == ["tfidf-similarity", "llm-p-include"]
     assert helped["summary"]["mean_read_to_100"] < plain["summary"]["mean_read_to_100"]
+
+
+def test_simulate_names_the_learners_and_their_final_weights(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    frame = pd.read_csv(FIXTURE / "records.csv", dtype=str, keep_default_na=False)
+    run = pd.DataFrame({"record_id": frame["record_id"], "decision": "exclude", "p_include": "0.2"})
+    run.to_csv(tmp_path / "decisions.csv", index=False)
+    report = simulate_json(tmp_path, capsys, "--from-run", str(tmp_path / "decisions.csv"))
+    expected = ["zero-shot-prior", "llm-p-include", "tfidf-logistic", "tfidf-svm", "tfidf-bayes"]
+    assert report["ranking"]["learners"] == expected
+    assert "Hedge" in report["ranking"]["combiner"]
+    for seed in report["seeds"]:
+        assert list(seed["final_weights"]) == expected
+        assert sum(seed["final_weights"].values()) == pytest.approx(1.0, abs=1e-5)
+    code = simulate("--seeds", "1", "--no-plot")
+    out = capsys.readouterr().out
+    assert code == 0 and "final Hedge weights" in out and "tfidf-bayes" in out

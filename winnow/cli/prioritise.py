@@ -59,9 +59,10 @@ def stopping_options(func: Callable[..., Any]) -> Callable[..., Any]:
                 type=_EMBEDDINGS,
                 default="off",
                 show_default=True,
-                # Off by default: measured against ASReview on 17 sets (docs/benchmarks.md, 8), MiniLM
-                # lifted WSS@95 on 7 sets but cut it on others; the mean fell from 0.518 to 0.503.
-                help="MiniLM similarity and features (the embeddings extra): on, off, or auto (on if installed).",
+                # Off by default: appended to TF-IDF, MiniLM cut the mean WSS@95 from 0.518 to 0.503
+                # (docs/benchmarks.md, 8); the separate learner of 8.1 was measured on 3 sets only.
+                help="MiniLM similarity in the prior and a learner of its own (the embeddings extra): "
+                "on, off, or auto (on if installed).",
             ),
         ]
     ):
@@ -390,14 +391,31 @@ def _render_simulation(console: Console, report: dict[str, Any], rule: Any) -> N
         highlight=False,
     )
     console.print(
-        f"Ranking: {', '.join(report['ranking']['zero_shot'])}; embeddings: {report['ranking']['embeddings']}",
+        f"Ranking: zero-shot {', '.join(report['ranking']['zero_shot'])}; "
+        f"embeddings: {report['ranking']['embeddings']}",
         highlight=False,
     )
+    console.print(weights_table(report), highlight=False)
+    console.print(f"Combiner: {report['ranking']['combiner']}", highlight=False)
     curve = render_curve(_curve_report(report, rule), width=min(console.width, 100))
     if curve is not None:
         console.print(curve)
     if "plot" in report:
         console.print(f"recall curve saved to {report['plot']}", highlight=False)
+
+
+def weights_table(report: dict[str, Any]) -> Any:
+    """Each learner's final weight per seed: which learners this review listened to."""
+    from rich.table import Table
+
+    learners = report["ranking"]["learners"]
+    table = Table(title="Learners and their final Hedge weights per seed")
+    table.add_column("seed", justify="right")
+    for name in learners:
+        table.add_column(name, justify="right")
+    for seed in report["seeds"]:
+        table.add_row(str(seed["seed"]), *(f"{seed['final_weights'].get(name, 0.0):.3f}" for name in learners))
+    return table
 
 
 COMMANDS = [prioritise, simulate]

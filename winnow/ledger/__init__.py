@@ -274,6 +274,18 @@ class Ledger:
             (session_id, records_path, records_sha256, protocol_sha256, json.dumps(dict(params)), utc_now()),
         )
 
+    def priority_params(self, session_id: str) -> dict[str, Any]:
+        """The session's parameters as first registered, plus the ranker state saved since."""
+        rows = self._read("SELECT params_json FROM priority_sessions WHERE session_id = ?", (session_id,))
+        return dict(json.loads(rows[0]["params_json"])) if rows else {}
+
+    def save_priority_state(self, session_id: str, key: str, state: Mapping[str, Any]) -> None:
+        """Keep resumable state (the ranker's losses) beside the parameters, so resuming replays nothing."""
+        self._write(
+            "UPDATE priority_sessions SET params_json = json_set(params_json, ?, json(?)) WHERE session_id = ?",
+            (f"$.{key}", json.dumps(dict(state)), session_id),
+        )
+
     def add_priority_answer(
         self, session_id: str, *, record_id: str, answer: str, who: str, note: str = "", p_value: float | None = None
     ) -> int:
