@@ -37,7 +37,15 @@ from typing import Any
 
 from winnow.errors import InputError
 
-__all__ = ["PrismaFlow", "PrismaInputs", "build_flow", "first_failing_criterion", "report_key"]
+__all__ = [
+    "PrismaFlow",
+    "PrismaInputs",
+    "adjudicated_verdicts",
+    "build_flow",
+    "first_failing_criterion",
+    "read_rows",
+    "report_key",
+]
 
 _PDF_OK = frozenset({"ok", "partial", ""})
 
@@ -155,7 +163,7 @@ def first_failing_criterion(row: Mapping[str, str], kinds: Mapping[str, str]) ->
     return None
 
 
-def _verdicts(ledger: Path | None, table: Path) -> dict[str, tuple[str, str]]:
+def adjudicated_verdicts(ledger: Path | None, table: Path) -> dict[str, tuple[str, str]]:
     """Adjudicated label and note per record for one decisions table; the latest verdict wins."""
     if ledger is None or not ledger.is_file():
         return {}
@@ -173,7 +181,7 @@ def _verdicts(ledger: Path | None, table: Path) -> dict[str, tuple[str, str]]:
     return {str(rid): (str(label), str(note or "")) for rid, label, note in rows}
 
 
-def _rows(path: Path, what: str) -> list[dict[str, str]]:
+def read_rows(path: Path, what: str) -> list[dict[str, str]]:
     from winnow.screening.decisions import read_decisions, read_table
 
     frame = read_decisions(path) if what == "decisions" else read_table(path, what=what)
@@ -298,9 +306,9 @@ def _full_text(
         flow.assessed = list(flow.sought)
         flow.included = list(flow.sought)
         return
-    reports = {report_key(row["record_id"]): row for row in _rows(inputs.full_text, "decisions")}
+    reports = {report_key(row["record_id"]): row for row in read_rows(inputs.full_text, "decisions")}
     ledger = inputs.full_text_ledger or _default_ledger(inputs.full_text)
-    verdicts = {report_key(k): v for k, v in _verdicts(ledger, inputs.full_text).items()}
+    verdicts = {report_key(k): v for k, v in adjudicated_verdicts(ledger, inputs.full_text).items()}
     unreadable = _pdf_problems(extraction)
     for rid in flow.sought:
         key = report_key(rid)
@@ -352,7 +360,7 @@ def build_flow(inputs: PrismaInputs) -> PrismaFlow:
         InputError: a table or ledger cannot be read, or is not the kind of table expected.
     """
     flow = PrismaFlow()
-    decisions = _rows(inputs.screen, "decisions")
+    decisions = read_rows(inputs.screen, "decisions")
     ledger = inputs.ledger or _default_ledger(inputs.screen)
     if inputs.ledger is not None and not inputs.ledger.is_file():
         raise InputError(inputs.ledger, "no such ledger")
@@ -363,8 +371,8 @@ def build_flow(inputs: PrismaInputs) -> PrismaFlow:
         flow.warnings.append(
             f"{len(missing)} screened record(s) are in none of the --records files: {', '.join(missing[:10])}"
         )
-    _screen(decisions, _verdicts(ledger, inputs.screen), kinds, flow)
-    extraction = _rows(inputs.extraction, "extraction") if inputs.extraction else []
+    _screen(decisions, adjudicated_verdicts(ledger, inputs.screen), kinds, flow)
+    extraction = read_rows(inputs.extraction, "extraction") if inputs.extraction else []
     _full_text(inputs, kinds, flow, extraction)
     return flow
 

@@ -86,4 +86,24 @@ def prisma_table(flow: Any) -> Any:
     return table
 
 
-COMMANDS = [prisma]
+@click.command()
+@click.argument("decisions", type=_EXISTING)
+@click.option("--to", "to", required=True, type=click.Choice(["ris", "asreview", "csv"]), help="Format to write.")
+@click.option("--records", type=_EXISTING, help="The export screened: RIS keeps each record's original fields.")
+@click.option(
+    "-o", "--out", type=_FILE, help="Output file. Default: beside DECISIONS (.ris, .asreview.csv, .labels.csv)."
+)
+@click.option("--db", "ledger", type=_FILE, help="Ledger with adjudications. Default: DECISIONS-STEM.ledger.sqlite.")
+def export(**kw: Any) -> None:
+    """Decisions as RIS (Zotero/EndNote: LB label, KW keyword, N1 notes), ASReview labelled CSV, or gold CSV.
+
+    Adjudicated verdicts are the decisions in force. The files read back as labels
+    anywhere winnow takes a gold file (--gold, prioritise --labels).
+    """
+    from winnow.exports import export_decisions
+
+    path = export_decisions(kw["decisions"], kw["to"], records=kw["records"], out=kw["out"], ledger=kw["ledger"])
+    click.echo(f"wrote {path}")
+
+
+COMMANDS = [prisma, export]

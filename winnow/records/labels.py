@@ -91,14 +91,15 @@ def _lower(columns: Iterable[str]) -> dict[str, str]:
 def detect_table_format(columns: list[str], first_rows: Sequence[Mapping[str, str]]) -> str:
     """Which tool wrote a table, from its header and first rows; ``table`` when none did.
 
-    ASReview is recognised by its ``asreview_*`` columns (a bare ``included`` column
-    is an ordinary gold table), Covidence by ``Covidence #``, Rayyan by
+    ASReview is recognised by its ``asreview_*`` columns, or ``included`` beside
+    ``winnow_decision`` (``winnow export --to asreview``); a bare ``included`` column
+    is an ordinary gold table, Covidence by ``Covidence #``, Rayyan by
     ``RAYYAN-INCLUSION`` in a ``notes`` column.
     """
     lowered = _lower(columns)
     if "covidence #" in lowered or "covidence number" in lowered:
         return "covidence"
-    if any(name.startswith("asreview_") for name in lowered):
+    if any(name.startswith("asreview_") for name in lowered) or {"included", "winnow_decision"} <= set(lowered):
         return "asreview"
     notes = lowered.get("notes")
     if notes is not None and any("RAYYAN-INCLUSION" in (row.get(notes) or "") for row in first_rows):
