@@ -25,7 +25,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from benchlib import ROOT, run_winnow, write_results
+from benchlib import ROOT, run_winnow
 
 PDFS = ROOT.parent / "shared" / "data" / "pdfs"
 PROTOCOL = "foundation_models_medical_imaging"
@@ -108,8 +108,15 @@ def adjudicate(ledger: Path, decisions: Path) -> None:
         for rid, label in ADJUDICATED.items():
             if rid not in done:
                 db.add_adjudication(
-                    decisions_path=adjudication_key(decisions), record_id=rid, run_id=None, model_decision=None,
-                    gold_label=None, final_label=label, choice=label, note="bench: human verdict", who="bench",
+                    decisions_path=adjudication_key(decisions),
+                    record_id=rid,
+                    run_id=None,
+                    model_decision=None,
+                    gold_label=None,
+                    final_label=label,
+                    choice=label,
+                    note="bench: human verdict",
+                    who="bench",
                 )
 
 
@@ -135,10 +142,12 @@ def independent_count(work: Path, records_ris: Path) -> dict[str, Any]:
     fulltext = {r["record_id"]: r for r in rows_of(work / "fulltext.csv")}
     not_retrieved = sorted(rid for rid in sought if rid not in fulltext or fulltext[rid]["decision"] == "error")
     assessed = [rid for rid in sought if rid not in not_retrieved]
-    ft_final = {rid: verdicts_ft.get(rid, fulltext[rid]["decision"]) for rid in assessed} if (
-        verdicts_ft := {}
-    ) is not None else {}
-    criteria = [c.split(":", 1)[1] for c in next(iter(fulltext.values())).keys() if c.startswith("criterion:")]
+    ft_final = (
+        {rid: verdicts_ft.get(rid, fulltext[rid]["decision"]) for rid in assessed}
+        if (verdicts_ft := {}) is not None
+        else {}
+    )
+    criteria = [c.split(":", 1)[1] for c in next(iter(fulltext.values())) if c.startswith("criterion:")]
     reasons: Counter[str] = Counter()
     for rid in assessed:
         if ft_final[rid] == "include":
@@ -170,14 +179,16 @@ def main() -> int:
     records = work / "records.ris"
     write_records(records)
     timings: dict[str, float] = {}
-    timings["screen_s"] = run_winnow(["screen", str(records), "-p", PROTOCOL, "-o", str(work / "decisions.csv")])["wall_s"]
+    timings["screen_s"] = run_winnow(["screen", str(records), "-p", PROTOCOL, "-o", str(work / "decisions.csv")])[
+        "wall_s"
+    ]
     adjudicate(work / "decisions.ledger.sqlite", work / "decisions.csv")
     pdfs = work / "pdfs"
     pdfs.mkdir(exist_ok=True)
     for name in PAPERS:
         if (PDFS / name).is_file() and not (pdfs / name).exists():
             shutil.copy(PDFS / name, pdfs / name)
-    common = ["-p", PROTOCOL, "--max-chunks", "1"]
+    common = ["-p", PROTOCOL, "--max-chunks", "1", "--chunk-tokens", "600"]
     timings["full_text_s"] = run_winnow(
         ["screen", str(pdfs), "--full-text", *common, "-o", str(work / "fulltext.csv")]
     )["wall_s"]

@@ -43,6 +43,7 @@ __all__ = [
     "adjudicated_verdicts",
     "build_flow",
     "first_failing_criterion",
+    "protocol_from_ledger",
     "read_rows",
     "report_key",
 ]
@@ -192,7 +193,7 @@ def _criterion_kinds(inputs: PrismaInputs, ledger: Path | None, flow: PrismaFlow
     """Inclusion/exclusion per criterion id: from --protocol, else the one the screening run used."""
     from winnow.protocol import load_protocol
 
-    path = inputs.protocol or _protocol_from_ledger(ledger)
+    path = inputs.protocol or protocol_from_ledger(ledger)
     if path is None:
         flow.warnings.append(
             "no protocol given or found in the ledger: every criterion read as an inclusion criterion (not_met fails)"
@@ -202,7 +203,8 @@ def _criterion_kinds(inputs: PrismaInputs, ledger: Path | None, flow: PrismaFlow
     return {c.id: c.kind for c in protocol.all_criteria}
 
 
-def _protocol_from_ledger(ledger: Path | None) -> str | None:
+def protocol_from_ledger(ledger: Path | None) -> str | None:
+    """The ``--protocol`` value of the latest run recorded in a ledger, if any."""
     if ledger is None or not ledger.is_file():
         return None
     try:

@@ -106,4 +106,116 @@ def export(**kw: Any) -> None:
     click.echo(f"wrote {path}")
 
 
-COMMANDS = [prisma, export]
+@click.command()
+@click.argument("extraction", type=_EXISTING)
+@click.option("--records", type=_EXISTING, help="Records export for publication years (when the form has no year).")
+@click.option(
+    "-p", "--protocol", default=None, help="Protocol or form (the field types). Default: the one the run used."
+)
+@click.option(
+    "--by", "by", default="year", show_default=True, type=click.Choice(["year", "none"]), help="Counts per year."
+)
+@click.option("--year-field", default=None, help="Form field holding the year. Default: publication_year or year.")
+@click.option("--cross", nargs=2, default=None, metavar="FIELD FIELD", help="Cross-tabulate two fields.")
+@click.option("--top", default=10, show_default=True, type=click.IntRange(1), help="Names listed per list field.")
+@click.option(
+    "-o", "--out", type=click.Path(file_okay=False, path_type=Path), help="Folder for CSV, Markdown, PNG, JSON."
+)
+@click.option("--include-unverified", is_flag=True, help="Count values whose quote was not verified too.")
+@click.option("--json", "as_json", is_flag=True, help="Print every table as JSON.")
+def synthesise(**kw: Any) -> None:
+    """The review's synthesis: counts with Wilson CIs, cross-tabs, years, trends, top datasets.
+
+    Only values whose quote was verified count unless --include-unverified; every
+    table says which. Works for any protocol's form; categorical fields (one_of,
+    many_of, boolean) get counts and trends, list fields get normalised top names.
+    """
+    from winnow.synthesis.build import build_synthesis
+    from winnow.synthesis.load import load_synthesis_inputs
+    from winnow.synthesis.output import write_synthesis
+
+    rows, specs, years, source = load_synthesis_inputs(
+        kw["extraction"],
+        kw["protocol"],
+        kw["records"] if kw["by"] == "year" else None,
+        kw["year_field"] if kw["by"] == "year" else None,
+        by_year=kw["by"] == "year",
+    )
+    synthesis = build_synthesis(
+        rows,
+        specs,
+        years=years,
+        cross=tuple(kw["cross"]) if kw["cross"] else None,
+        include_unverified=kw["include_unverified"],
+        top=kw["top"],
+    )
+    synthesis.years_from = source
+    written = write_synthesis(synthesis, kw["out"], specs=specs) if kw["out"] else []
+    if kw["as_json"]:
+        _json({**synthesis.as_dict(), "written": [str(p) for p in written]})
+        return
+    for table in synthesis_tables(synthesis):
+        _print(table)
+    for warning in synthesis.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    if written:
+        click.echo(f"wrote {len(written)} files to {kw['out']}")
+
+
+def _pct(value: Any) -> str:
+    return "-" if value is None else f"{100 * value:.0f}%"
+
+
+def synthesis_tables(synthesis: Any) -> list[Any]:
+    """Rich tables of a synthesis (the --json twin is ``Synthesis.as_dict``); each title says what was counted."""
+    from rich.table import Table
+
+    tables = []
+    counts = Table(
+        title=f"Counts with 95% Wilson CIs ({synthesis.counted}; {synthesis.n_papers} papers)", title_justify="left"
+    )
+    for column in ("field", "category", "papers", "of", "share", "95% CI"):
+        counts.add_column(column, justify="right" if column in ("papers", "of", "share") else "left")
+    for r in synthesis.counts:
+        ci = "-" if r["ci_low"] is None else f"{_pct(r['ci_low'])}-{_pct(r['ci_high'])}"
+        counts.add_row(r["field"], r["category"], str(r["papers"]), str(r["of"]), _pct(r["share"]), ci)
+    tables.append(counts)
+    if synthesis.trends:
+        trends = Table(
+            title=f"Trend per category, Cochran-Armitage test on year ({synthesis.counted}; years from"
+            f" {synthesis.years_from})",
+            title_justify="left",
+        )
+        for column in ("field", "category", "years", "papers", "of", "z", "p", "direction"):
+            trends.add_column(column)
+        for r in synthesis.trends:
+            trends.add_row(
+                r["field"],
+                r["category"],
+                r["years"],
+                str(r["papers"]),
+                str(r["of"]),
+                "-" if r["z"] is None else f"{r['z']:.2f}",
+                "-" if r["p_value"] is None else f"{r['p_value']:.3f}",
+                r["direction"],
+            )
+        tables.append(trends)
+    if synthesis.cross:
+        a, b = synthesis.cross_fields
+        cross = Table(title=f"{a} x {b} ({synthesis.counted})", title_justify="left")
+        for column in (a, b, "papers", "of"):
+            cross.add_column(column)
+        for r in synthesis.cross:
+            cross.add_row(r[a], r[b], str(r["papers"]), str(r["of"]))
+        tables.append(cross)
+    if synthesis.top_names:
+        top = Table(title=f"Top names per list field, spellings merged ({synthesis.counted})", title_justify="left")
+        for column in ("field", "name", "papers", "of", "spellings counted as one"):
+            top.add_column(column, overflow="fold")
+        for r in synthesis.top_names:
+            top.add_row(r["field"], r["name"], str(r["papers"]), str(r["of"]), r["spellings"])
+        tables.append(top)
+    return tables
+
+
+COMMANDS = [prisma, export, synthesise]
