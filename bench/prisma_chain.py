@@ -21,11 +21,9 @@ import json
 import shutil
 import sqlite3
 import sys
-from collections import Counter
 from pathlib import Path
-from typing import Any
 
-from benchlib import ROOT, run_winnow
+from benchlib import ROOT, run_winnow, write_results
 
 PDFS = ROOT.parent / "shared" / "data" / "pdfs"
 PROTOCOL = "foundation_models_medical_imaging"
@@ -89,7 +87,7 @@ def write_records(path: Path) -> list[str]:
     title, abstract, year, doi = PAPERS["arxiv_1505.04597_U-Net_biomedical_segmentation.pdf"]
     entry("unet_repeat", title, abstract, year, doi)
     with DENNSTAEDT.open(newline="", encoding="utf-8") as handle:
-        cdss = [row for _, row in zip(range(3), csv.DictReader(handle), strict=False)]
+        cdss = [row for _, row in zip(range(1), csv.DictReader(handle), strict=False)]
     for row in cdss:
         entry(f"cdss_{row['record_id']}", row["title"], " ".join(row["abstract"].split())[:600], "2023", "")
     ADJUDICATED[f"cdss_{cdss[0]['record_id']}"] = "exclude"
@@ -125,46 +123,56 @@ def rows_of(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(handle))
 
 
-def independent_count(work: Path, records_ris: Path) -> dict[str, Any]:
-    """Every PRISMA box recounted from the files with csv/sqlite3 only."""
+def _key(record_id: str) -> str:
+    return record_id[:-4].casefold() if record_id.lower().endswith(".pdf") else record_id.casefold()
+
+
+def _latest_verdicts(ledger: Path, table: str) -> dict[str, str]:
+    if not ledger.is_file():
+        return {}
+    with sqlite3.connect(ledger) as conn:
+        rows = conn.execute(
+            "SELECT record_id, final_label FROM adjudications WHERE decisions_path = ? ORDER BY adjudication_id",
+            (table,),
+        ).fetchall()
+    return dict(rows)  # later rows overwrite earlier ones: the latest verdict wins
+
+
+def independent_count(work: Path, records_ris: Path) -> dict[str, int]:
+    """Every PRISMA box recounted from the files with csv/sqlite3 only (no winnow code)."""
     identified = sum(1 for line in records_ris.read_text().splitlines() if line.startswith("TY  - "))
     decisions = rows_of(work / "decisions.csv")
-    with sqlite3.connect(work / "decisions.ledger.sqlite") as conn:
-        verdicts = dict(
-            conn.execute(
-                "SELECT record_id, final_label FROM adjudications WHERE decisions_path = ? ORDER BY adjudication_id",
-                ("decisions.csv",),
-            ).fetchall()
-        )
+    verdicts = _latest_verdicts(work / "decisions.ledger.sqlite", "decisions.csv")
     final = {r["record_id"]: verdicts.get(r["record_id"], r["decision"]) for r in decisions}
-    duplicates = sum(len([d for d in r["duplicates"].split(";") if d]) for r in decisions)
-    sought = sorted(rid for rid, d in final.items() if d == "include")
-    fulltext = {r["record_id"]: r for r in rows_of(work / "fulltext.csv")}
-    not_retrieved = sorted(rid for rid in sought if rid not in fulltext or fulltext[rid]["decision"] == "error")
-    assessed = [rid for rid in sought if rid not in not_retrieved]
-    ft_final = (
-        {rid: verdicts_ft.get(rid, fulltext[rid]["decision"]) for rid in assessed}
-        if (verdicts_ft := {}) is not None
-        else {}
-    )
-    criteria = [c.split(":", 1)[1] for c in next(iter(fulltext.values())) if c.startswith("criterion:")]
-    reasons: Counter[str] = Counter()
-    for rid in assessed:
-        if ft_final[rid] == "include":
-            continue
-        row = fulltext[rid]
-        first = next((c for c in criteria if row[f"criterion:{c}"] in ("not_met",) and not c.startswith("ex")), None)
-        reasons[first or ft_final[rid]] += 1
+    sought = [rid for rid, d in final.items() if d != "exclude"]
+    fulltext = {_key(r["record_id"]): r for r in rows_of(work / "fulltext.csv")}
+    pdf_status = {_key(r["record_id"]): r["pdf_status"] for r in rows_of(work / "extraction.csv")}
+    ft_verdicts = {_key(k): v for k, v in _latest_verdicts(work / "fulltext.ledger.sqlite", "fulltext.csv").items()}
+    not_retrieved, assessed = [], []
+    for rid in sought:
+        row = fulltext.get(_key(rid))
+        unreadable = row is not None and (
+            pdf_status.get(_key(rid), "ok") not in ("ok", "partial")
+            or (row["decision"] == "error" and not row["error"].startswith("pages "))
+        )
+        if row is None or (unreadable and _key(rid) not in ft_verdicts):
+            not_retrieved.append(rid)
+        else:
+            assessed.append(rid)
+    ft_final = {rid: ft_verdicts.get(_key(rid), fulltext[_key(rid)]["decision"]) for rid in assessed}
     return {
         "identified": identified,
-        "duplicates": duplicates,
+        "duplicates_removed": sum(len([d for d in r["duplicates"].split(";") if d]) for r in decisions),
+        "removed_other": identified
+        - len(decisions)
+        - sum(len([d for d in r["duplicates"].split(";") if d]) for r in decisions),
         "screened": len(decisions),
-        "excluded": sum(1 for d in final.values() if d != "include"),
+        "excluded": sum(1 for d in final.values() if d == "exclude"),
         "sought": len(sought),
         "not_retrieved": len(not_retrieved),
         "assessed": len(assessed),
-        "included": sum(1 for rid in assessed if ft_final[rid] == "include"),
-        "reports_excluded": sum(1 for rid in assessed if ft_final[rid] != "include"),
+        "reports_excluded": sum(1 for d in ft_final.values() if d == "exclude"),
+        "included": sum(1 for d in ft_final.values() if d == "include"),
     }
 
 
@@ -196,7 +204,45 @@ def main() -> int:
     if args.chain_only:
         print(json.dumps(timings))
         return 0
-    return 0
+    diagram = work / "prisma.svg"
+    run = run_winnow(
+        [
+            "prisma",
+            "--screen",
+            str(work / "decisions.csv"),
+            "--full-text",
+            str(work / "fulltext.csv"),
+            "--extract",
+            str(work / "extraction.csv"),
+            "--records",
+            str(records),
+            "--out",
+            str(diagram),
+            "--json",
+        ]
+    )
+    flow = json.loads(run["stdout"])
+    expected = independent_count(work, records)
+    got = {key: flow["counts"][key] for key in expected}
+    mismatches = {k: (got[k], expected[k]) for k in expected if got[k] != expected[k]}
+    for key in expected:
+        print(f"{key:18} winnow {got[key]:3}  independent {expected[key]:3}{'  MISMATCH' if key in mismatches else ''}")
+    write_results(
+        "prisma_chain",
+        {
+            "model": "local (SmolLM2-135M, embedded)",
+            "timings_s": {k: round(v, 1) for k, v in timings.items()},
+            "counts": flow["counts"],
+            "independent_counts": expected,
+            "mismatches": mismatches,
+            "records": flow["records"],
+            "overridden_by_adjudication": flow["overridden_by_adjudication"],
+            "warnings": flow["warnings"],
+            "diagram": [str(p) for p in flow["diagram"]],
+        },
+        out=args.out,
+    )
+    return 1 if mismatches else 0
 
 
 if __name__ == "__main__":

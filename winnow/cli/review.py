@@ -182,13 +182,13 @@ def synthesis_tables(synthesis: Any) -> list[Any]:
     tables.append(counts)
     if synthesis.trends:
         trends = Table(
-            title=f"Trend per category, Cochran-Armitage test on year ({synthesis.counted}; years from"
-            f" {synthesis.years_from})",
+            title=f"Trend per category: Cochran-Armitage test on year, asymptotic, weak with few papers"
+            f" ({synthesis.counted}; years from {synthesis.years_from}; categories with no paper left out)",
             title_justify="left",
         )
         for column in ("field", "category", "years", "papers", "of", "z", "p", "direction"):
             trends.add_column(column)
-        for r in synthesis.trends:
+        for r in (r for r in synthesis.trends if r["papers"]):
             trends.add_row(
                 r["field"],
                 r["category"],

@@ -22,7 +22,9 @@ def _pyplot() -> Any:
     return plt
 
 
-def stacked_by_year(by_year: Sequence[dict[str, Any]], fname: str, out: Path, *, counted: str) -> Path:
+def stacked_by_year(
+    by_year: Sequence[dict[str, Any]], fname: str, out: Path, *, counted: str, multi: bool = False
+) -> Path:
     """Papers per year, one stacked bar per year, one colour per category of ``fname``."""
     plt = _pyplot()
     rows = [r for r in by_year if r["field"] == fname]
@@ -36,7 +38,8 @@ def stacked_by_year(by_year: Sequence[dict[str, Any]], fname: str, out: Path, *,
         bottom = [b + h for b, h in zip(bottom, heights, strict=True)]
     ax.set_xlabel("publication year")
     ax.set_ylabel("papers")
-    ax.set_title(f"{fname} by year ({counted};\na paper with several categories counts in each)", fontsize=9)
+    note = ";\na paper with several categories counts in each" if multi else ""
+    ax.set_title(f"{fname} by year ({counted}{note})", fontsize=9)
     ax.legend(fontsize=8, bbox_to_anchor=(1.02, 1), loc="upper left")
     ax.yaxis.get_major_locator().set_params(integer=True)
     fig.tight_layout()

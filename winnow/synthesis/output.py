@@ -68,11 +68,13 @@ def _figures(synthesis: Synthesis, out: Path, specs: Sequence[Any]) -> list[Path
     from winnow.synthesis.figures import cross_heatmap, stacked_by_year
 
     paths = []
+    by_name = {s.name: s for s in specs}
     for fname in dict.fromkeys(r["field"] for r in synthesis.by_year):
-        paths.append(stacked_by_year(synthesis.by_year, fname, out / f"by_year_{fname}.png", counted=synthesis.counted))
+        multi = getattr(by_name.get(fname), "type", "") == "many_of"
+        target = out / f"by_year_{fname}.png"
+        paths.append(stacked_by_year(synthesis.by_year, fname, target, counted=synthesis.counted, multi=multi))
     if synthesis.cross_fields and synthesis.cross:
         a, b = synthesis.cross_fields
-        by_name = {s.name: s for s in specs}
 
         def cats(name: str) -> list[str]:
             seen = list(dict.fromkeys(c[name] for c in synthesis.cross))

@@ -38,7 +38,7 @@ class Trend:
 
     @property
     def direction(self) -> str:
-        if math.isnan(self.z) or self.z == 0:
+        if math.isnan(self.z) or abs(self.z) < 1e-9:
             return "flat"
         return "rising" if self.z > 0 else "falling"
 
