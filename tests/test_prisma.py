@@ -178,3 +178,17 @@ def test_without_full_text_the_flow_says_so(review: PrismaInputs) -> None:
     assert not flow.full_text_counted
     assert flow.included == flow.sought
     assert any("no --full-text" in w for w in flow.warnings)
+
+
+def test_without_records_the_ledger_run_summary_counts_set_aside_records(review: PrismaInputs) -> None:
+    assert review.ledger is None
+    with Ledger(review.screen.with_name("decisions.ledger.sqlite")) as db:
+        db.start_run("run-1", command="screen", argv=["winnow", "screen"], input_path="search.ris")
+        db.finish_run("run-1", status="finished", summary={"skipped": ["search.ris:40: no title and no abstract"]})
+    review.records = []
+    flow = build_flow(review)
+    assert flow.sources == {
+        "search.ris": ["a", "b", "c", "d", "e", "f", "a2", "search.ris:40: no title and no abstract"]
+    }
+    assert flow.removed_other == ["search.ris:40: no title and no abstract"]
+    assert flow.counts()["screened"] == flow.n_identified - 2

@@ -223,7 +223,7 @@ def protocol_from_ledger(ledger: Path | None) -> str | None:
     return None
 
 
-def _identify(inputs: PrismaInputs, decisions: list[dict[str, str]], flow: PrismaFlow) -> None:
+def _identify(inputs: PrismaInputs, decisions: list[dict[str, str]], ledger: Path | None, flow: PrismaFlow) -> None:
     if inputs.records:
         from winnow.records import read_records
         from winnow.records.dedupe import merge_duplicates
@@ -241,12 +241,35 @@ def _identify(inputs: PrismaInputs, decisions: list[dict[str, str]], flow: Prism
             flow.duplicates += [rid for group in groups for rid in group[1:]]
         return
     duplicates = [d for row in decisions for d in row.get("duplicates", "").split(";") if d.strip()]
-    flow.sources[str(inputs.screen)] = [row["record_id"] for row in decisions] + duplicates
+    source, skipped = _run_input(ledger)
+    flow.sources[source or str(inputs.screen)] = [row["record_id"] for row in decisions] + duplicates + skipped
     flow.duplicates = duplicates
+    flow.removed_other = skipped
     flow.warnings.append(
-        "no --records: records identified are the decisions table's rows plus its duplicates column;"
-        " records the reader set aside as unreadable are not counted"
+        "no --records: records identified are the decisions table's rows, its duplicates column and the"
+        + (" records the screening run set aside (ledger run summary)" if source else " (no ledger run summary found)")
     )
+
+
+def _run_input(ledger: Path | None) -> tuple[str, list[str]]:
+    """The input file and the records set aside, from the latest screening run summary in the ledger."""
+    if ledger is None or not ledger.is_file():
+        return "", []
+    try:
+        with sqlite3.connect(f"file:{ledger}?mode=ro", uri=True) as conn:
+            rows = conn.execute(
+                "SELECT input_path, summary_json FROM runs WHERE summary_json IS NOT NULL ORDER BY started_at DESC"
+            ).fetchall()
+    except sqlite3.Error:
+        return "", []
+    for input_path, summary in rows:
+        try:
+            data = json.loads(summary)
+        except (TypeError, ValueError):
+            continue
+        if isinstance(data, dict) and isinstance(data.get("skipped"), list):
+            return str(input_path or ""), [str(line) for line in data["skipped"]]
+    return "", []
 
 
 def _final(
@@ -367,7 +390,7 @@ def build_flow(inputs: PrismaInputs) -> PrismaFlow:
     if inputs.ledger is not None and not inputs.ledger.is_file():
         raise InputError(inputs.ledger, "no such ledger")
     kinds = _criterion_kinds(inputs, ledger, flow)
-    _identify(inputs, decisions, flow)
+    _identify(inputs, decisions, ledger, flow)
     missing = sorted({row["record_id"] for row in decisions} - {rid for ids in flow.sources.values() for rid in ids})
     if missing:
         flow.warnings.append(
