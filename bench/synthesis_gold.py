@@ -75,13 +75,13 @@ def independent(lines: list[dict[str, Any]], form: dict[str, Any]) -> list[dict[
     return expected
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     import yaml
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--work", type=Path, default=Path("/tmp/winnow-bench-synthesis-gold"))
     parser.add_argument("--out", type=Path, default=None)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     args.work.mkdir(parents=True, exist_ok=True)
     lines = [json.loads(t) for t in (GOLD / "gold.jsonl").read_text(encoding="utf-8").splitlines() if t.strip()]
     figures: dict[str, Any] = {}
