@@ -143,6 +143,18 @@ def _asreview_rows(rows: Sequence[Mapping[str, str]]) -> list[dict[str, str]]:
     ]
 
 
+def _plain_writer() -> type:
+    import rispy
+
+    class PlainRisWriter(rispy.RisWriter):  # type: ignore[misc]  # rispy ships no type hints
+        """rispy's writer without the ``1.`` line it puts before each record, which is not RIS."""
+
+        def set_header(self, count: int) -> str:
+            return ""
+
+    return PlainRisWriter
+
+
 def export_decisions(
     decisions: Path, to: str, *, records: Path | None = None, out: Path | None = None, ledger: Path | None = None
 ) -> Path:
@@ -162,7 +174,7 @@ def export_decisions(
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
             with target.open("w", encoding="utf-8") as handle:
-                rispy.dump(ris_entries(rows, originals), handle)
+                rispy.dump(ris_entries(rows, originals), handle, implementation=_plain_writer())
         except OSError as exc:
             raise InputError(target, f"cannot write RIS: {exc.strerror or exc}") from exc
         return target
