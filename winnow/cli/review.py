@@ -150,6 +150,10 @@ def synthesise(**kw: Any) -> None:
         top=kw["top"],
     )
     synthesis.years_from = source
+    if kw["by"] == "year" and not years:
+        synthesis.warnings.append(
+            "no publication years (no year field in the form and no --records matched): no counts per year or trends"
+        )
     written = write_synthesis(synthesis, kw["out"], specs=specs) if kw["out"] else []
     if kw["as_json"]:
         _json({**synthesis.as_dict(), "written": [str(p) for p in written]})
