@@ -42,7 +42,7 @@ def test_tool_ids_stay_without_records_to_match() -> None:
     gold = load_gold(FIXTURES / "rayyan_export.csv")
     assert set(gold.rows) == {"rayyan-101", "rayyan-102", "rayyan-103"}
     assert gold.skipped == [
-        f"{FIXTURES / 'rayyan_export.csv'}:5: record rayyan-104: undecided or reviewers in conflict (RAYYAN-INCLUSION)"
+        f"{FIXTURES / 'rayyan_export.csv'}:5: record rayyan-104: no decision, Maybe, or reviewers in conflict (RAYYAN-INCLUSION)"
     ]
 
 

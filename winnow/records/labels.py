@@ -120,13 +120,13 @@ def _word_label(value: str) -> bool | str | None:
 
 
 def rayyan_label(notes: str) -> bool | str | None:
-    """Rayyan's verdict from its notes: every reviewer agreeing, else None (undecided or conflict).
+    """Rayyan's verdict from its notes: every reviewer agreeing, else None (not screened, maybe, or conflict).
 
-    Returns the notes' problem as text when no ``RAYYAN-INCLUSION`` block is there.
+    Returns the problem as text when a reviewer's decision is not a word Rayyan writes.
     """
     match = _RAYYAN.search(notes)
-    if match is None:
-        return "no RAYYAN-INCLUSION block in the notes"
+    if match is None:  # not screened in Rayyan yet
+        return None
     votes = {_word_label(vote) for _, vote in _RAYYAN_VOTE.findall(match.group(1))}
     unknown = [v for v in votes if isinstance(v, str)]
     if unknown:
@@ -140,7 +140,7 @@ def rayyan_label(notes: str) -> bool | str | None:
 
 def _why_undecided(fmt: str, raw: str) -> str:
     if fmt == "rayyan":
-        return "undecided or reviewers in conflict (RAYYAN-INCLUSION)"
+        return "no decision, Maybe, or reviewers in conflict (RAYYAN-INCLUSION)"
     return f"not labelled ({raw.strip() or 'empty'})"
 
 
