@@ -2,12 +2,14 @@
 
 Usage: python bench/prisma_chain.py [--work DIR] [--out FILE]
 
-Five records (one a repeat of another by DOI) are screened on title/abstract with the
+Six records (one a repeat of another by DOI) are screened on title/abstract with the
 embedded model (SmolLM2-135M), part of them adjudicated by human verdicts written to the
-ledger's ``adjudications`` table (three sent on to full text, one excluded), then two shared
-PDFs (U-Net, and a scanned preprint without a text layer) go through ``winnow screen
---full-text`` and ``winnow extract`` with ``--max-chunks 1``; one record sent on has no PDF
-at all. ``winnow prisma`` draws the flow; this script recounts every box from the CSV rows
+ledger's ``adjudications`` table (four sent on to full text, one excluded), then three PDFs
+go through ``winnow screen --full-text`` and ``winnow extract`` with ``--max-chunks 1``: two
+shared ones (U-Net, and a 1994 scanned preprint) and a copy of U-Net cut off after 30 kB (a
+failed download: a damaged PDF). One record sent on has no PDF at all. The model leaves both
+readable papers "uncertain" at full text, and a human verdict excludes them, with a note.
+``winnow prisma`` draws the flow; this script recounts every box from the CSV rows
 and the ledger with plain ``csv`` and ``sqlite3`` (not winnow's code) and fails when any
 number differs. The small model's verdicts mean nothing for a review: the point is that the
 counts follow the rows. The chain is kept this small because each embedded-model call took
@@ -73,6 +75,12 @@ PAPERS = {
         "1994",
         "",
     ),
+    "damaged_download": (
+        "A vision-language foundation model for chest radiographs and their reports",
+        "Contrastive image-text pretraining on radiograph-report pairs, evaluated zero-shot on chest findings.",
+        "2023",
+        "",
+    ),
     "medsam_2024": (
         "Segment anything in medical images",
         "A foundation model for universal medical image segmentation fine-tuned from SAM on 1.5 million"
@@ -84,7 +92,17 @@ PAPERS = {
 ADJUDICATED = {  # a human's verdicts: the three papers go on to full text, the CDSS record is excluded
     "arxiv_1505.04597_U-Net_biomedical_segmentation.pdf": "include",
     "hep-ph_9412269_scanned_preprint_1994.pdf": "include",
+    "damaged_download": "include",
     "medsam_2024": "include",
+}
+
+
+FULL_TEXT_ADJUDICATED = {  # the model left both "uncertain" at full text; a human decides
+    "arxiv_1505.04597_U-Net_biomedical_segmentation.pdf": (
+        "exclude",
+        "U-Net is trained from scratch, no foundation model",
+    ),
+    "hep-ph_9412269_scanned_preprint_1994.pdf": ("exclude", "a physics preprint, no medical images"),
 }
 
 
@@ -111,7 +129,7 @@ def write_records(path: Path) -> list[str]:
     return [*PAPERS, "unet_repeat", *(f"cdss_{row['record_id']}" for row in cdss)]
 
 
-def adjudicate(ledger: Path, decisions: Path) -> None:
+def adjudicate(ledger: Path, decisions: Path, verdicts: dict[str, tuple[str, str]]) -> None:
     """Store the human verdicts the way ``winnow audit --adjudicate`` does (one row each, latest wins)."""
     sys.path.insert(0, str(ROOT))
     from winnow.audit.adjudicate import adjudication_key
@@ -119,7 +137,7 @@ def adjudicate(ledger: Path, decisions: Path) -> None:
 
     with Ledger(ledger) as db:
         done = {row["record_id"] for row in db.adjudications(adjudication_key(decisions))}
-        for rid, label in ADJUDICATED.items():
+        for rid, (label, note) in verdicts.items():
             if rid not in done:
                 db.add_adjudication(
                     decisions_path=adjudication_key(decisions),
@@ -129,7 +147,7 @@ def adjudicate(ledger: Path, decisions: Path) -> None:
                     gold_label=None,
                     final_label=label,
                     choice=label,
-                    note="bench: human verdict",
+                    note=note,
                     who="bench",
                 )
 
@@ -209,17 +227,21 @@ def main() -> int:
     for name in PAPERS:
         if (PDFS / name).is_file() and not (pdfs / name).exists():
             shutil.copy(PDFS / name, pdfs / name)
+    unet = (PDFS / "arxiv_1505.04597_U-Net_biomedical_segmentation.pdf").read_bytes()
+    (pdfs / "damaged_download.pdf").write_bytes(unet[:30000])  # a download cut short: a damaged PDF
     common = ["-p", str(protocol), "--max-chunks", "1", "--chunk-tokens", "600", "--no-progress"]
     timings: dict[str, float] = {}
 
     def title_abstract() -> None:
         screen = ["screen", str(records), "-p", str(protocol), "--no-progress", "-o", str(work / "decisions.csv")]
         timings["screen_s"] = run_winnow(screen)["wall_s"]
-        adjudicate(work / "decisions.ledger.sqlite", work / "decisions.csv")
+        verdicts = {rid: (label, "") for rid, label in ADJUDICATED.items()}
+        adjudicate(work / "decisions.ledger.sqlite", work / "decisions.csv", verdicts)
 
     def full_text() -> None:
         screen = ["screen", str(pdfs), "--full-text", *common, "-o", str(work / "fulltext.csv")]
         timings["full_text_s"] = run_winnow(screen)["wall_s"]
+        adjudicate(work / "fulltext.ledger.sqlite", work / "fulltext.csv", FULL_TEXT_ADJUDICATED)
         timings["extract_s"] = run_winnow(["extract", str(pdfs), *common, "-o", str(work / "extraction.csv")])["wall_s"]
 
     with ThreadPoolExecutor(max_workers=2) as pool:  # the two stages share nothing until prisma
