@@ -152,6 +152,21 @@ def adjudicate(ledger: Path, decisions: Path, verdicts: dict[str, tuple[str, str
                 )
 
 
+STAGES = ("decisions", "fulltext", "extraction")
+
+
+def call_times(ledger: Path) -> dict[str, object]:
+    """Every model call the stage made over all runs (a re-run answers from the ledger and adds none)."""
+    with sqlite3.connect(ledger) as conn:
+        rows = conn.execute("SELECT ok, latency_ms, completion_tokens FROM calls").fetchall()
+    return {
+        "calls": len(rows),
+        "answered": sum(1 for ok, _, _ in rows if ok),
+        "seconds_each": [round((ms or 0) / 1000) for _, ms, _ in rows],
+        "completion_tokens_each": [tokens for _, _, tokens in rows],
+    }
+
+
 def rows_of(path: Path) -> list[dict[str, str]]:
     with path.open(newline="", encoding="utf-8") as handle:
         return list(csv.DictReader(handle))
@@ -277,7 +292,8 @@ def main() -> int:
         "prisma_chain",
         {
             "model": "local (SmolLM2-135M, embedded)",
-            "timings_s": {k: round(v, 1) for k, v in timings.items()},
+            "timings_s_this_run": {k: round(v, 1) for k, v in timings.items()},
+            "model_calls": {stage: call_times(work / f"{stage}.ledger.sqlite") for stage in STAGES},
             "counts": flow["counts"],
             "independent_counts": expected,
             "mismatches": mismatches,

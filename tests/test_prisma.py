@@ -124,7 +124,8 @@ def test_counts_and_ids_follow_the_rows(review: PrismaInputs) -> None:
     assert flow.excluded == ["b", "e"]
     assert flow.excluded_reasons == {"model": ["b"], "excluded by reviewer": ["e"]}
     assert flow.sought == ["a", "c", "d", "f"]
-    assert flow.not_retrieved == {"PDF no_text_layer: scanned pages": ["d"], "no PDF": ["f"]}
+    assert flow.not_retrieved == {"PDF no_text_layer": ["d"], "no PDF": ["f"]}
+    assert flow.not_retrieved_details == {"d": "scanned pages"}
     assert flow.assessed == ["a", "c"]
     assert flow.reports_excluded == {"review_only": ["c"]}
     assert flow.included == ["a"]
@@ -169,7 +170,7 @@ def test_cli_json_svg_png(review: PrismaInputs, tmp_path: Path) -> None:
     assert out.read_text().startswith("<") and out.with_suffix(".png").read_bytes()[:4] == b"\x89PNG"
     table = CliRunner().invoke(cli, args)
     assert table.exit_code == 0
-    assert "reports not retrieved" in table.output and "no PDF (1)" in table.output
+    assert "reports not retrieved" in table.output and "PDF no_text_layer" in table.output
 
 
 def test_without_full_text_the_flow_says_so(review: PrismaInputs) -> None:

@@ -76,6 +76,7 @@ class PrismaFlow:
     excluded_reasons: dict[str, list[str]] = field(default_factory=dict)
     sought: list[str] = field(default_factory=list)
     not_retrieved: dict[str, list[str]] = field(default_factory=dict)
+    not_retrieved_details: dict[str, str] = field(default_factory=dict)
     assessed: list[str] = field(default_factory=list)
     reports_excluded: dict[str, list[str]] = field(default_factory=dict)
     awaiting: list[str] = field(default_factory=list)
@@ -128,6 +129,7 @@ class PrismaFlow:
                 "excluded_by_reason": self.excluded_reasons,
                 "sought": self.sought,
                 "not_retrieved_by_reason": self.not_retrieved,
+                "not_retrieved_details": self.not_retrieved_details,
                 "assessed": self.assessed,
                 "reports_excluded_by_reason": self.reports_excluded,
                 "awaiting_decision": self.awaiting,
@@ -308,14 +310,13 @@ def _screen(
         )
 
 
-def _pdf_problems(extraction: list[dict[str, str]]) -> dict[str, str]:
+def _pdf_problems(extraction: list[dict[str, str]]) -> dict[str, tuple[str, str]]:
+    """(reason group, detail) per unreadable PDF: grouped by status, the parser's message kept apart."""
     problems = {}
     for row in extraction:
         status = row.get("pdf_status", "")
         if status not in _PDF_OK:
-            problems[report_key(row["record_id"])] = f"PDF {status}" + (
-                f": {row['pdf_reason']}" if row.get("pdf_reason") else ""
-            )
+            problems[report_key(row["record_id"])] = (f"PDF {status}", row.get("pdf_reason", ""))
     return problems
 
 
@@ -343,9 +344,10 @@ def _full_text(
             continue
         problem = unreadable.get(key)
         if problem is None and row["decision"] == "error" and not row.get("error", "").startswith("pages "):
-            problem = f"PDF unreadable: {row.get('error') or 'no text'}"
+            problem = ("PDF unreadable", row.get("error") or "no text")
         if problem is not None and key not in verdicts:
-            flow.not_retrieved.setdefault(problem, []).append(rid)
+            flow.not_retrieved.setdefault(problem[0], []).append(rid)
+            flow.not_retrieved_details[rid] = problem[1]
             continue
         flow.assessed.append(rid)
         final, overridden = _final(rid, key, row["decision"], verdicts, flow, "full_text")
@@ -406,26 +408,26 @@ def _reasons(items: Iterable[tuple[str, list[str]]]) -> str:
     return "; ".join(f"{reason} ({len(ids)})" for reason, ids in items)
 
 
-def flow_rows(flow: PrismaFlow) -> list[tuple[str, str, str]]:
-    """(stage, box, count) rows for the terminal table, in template order."""
+def flow_rows(flow: PrismaFlow) -> list[tuple[str, str, str, str]]:
+    """(stage, box, count, reasons) rows for the terminal table, in template order."""
     counts = flow.counts()
-    rows = [("Identification", f"records from {name}", str(n)) for name, n in counts["identified_by_source"].items()]
+    rows = [
+        ("Identification", f"records from {Path(name).name}", str(n), "")
+        for name, n in counts["identified_by_source"].items()
+    ]
     rows += [
-        ("Identification", "duplicates removed", str(counts["duplicates_removed"])),
-        ("Identification", "removed for other reasons (unreadable)", str(counts["removed_other"])),
-        ("Screening", "records screened", str(counts["screened"])),
-        ("Screening", "records excluded", str(counts["excluded"])),
-        ("Screening", "  by first failing criterion", _reasons(flow.excluded_reasons.items()) or "-"),
-        ("Retrieval", "reports sought", str(counts["sought"])),
-        ("Retrieval", "reports not retrieved", str(counts["not_retrieved"])),
-        ("Retrieval", "  reasons", _reasons(flow.not_retrieved.items()) or "-"),
-        ("Eligibility", "reports assessed", str(counts["assessed"])),
-        ("Eligibility", "reports excluded", str(counts["reports_excluded"])),
-        ("Eligibility", "  with reasons", _reasons(flow.reports_excluded.items()) or "-"),
+        ("Identification", "duplicates removed", str(counts["duplicates_removed"]), ""),
+        ("Identification", "removed, other reasons", str(counts["removed_other"]), "unreadable records"),
+        ("Screening", "records screened", str(counts["screened"]), ""),
+        ("Screening", "records excluded", str(counts["excluded"]), _reasons(flow.excluded_reasons.items())),
+        ("Retrieval", "reports sought", str(counts["sought"]), ""),
+        ("Retrieval", "reports not retrieved", str(counts["not_retrieved"]), _reasons(flow.not_retrieved.items())),
+        ("Eligibility", "reports assessed", str(counts["assessed"]), ""),
+        ("Eligibility", "reports excluded", str(counts["reports_excluded"]), _reasons(flow.reports_excluded.items())),
     ]
     if flow.awaiting:
-        rows.append(("Eligibility", "awaiting a decision", str(len(flow.awaiting))))
-    rows.append(("Included", "studies included", str(counts["included"])))
+        rows.append(("Eligibility", "awaiting a decision", str(len(flow.awaiting)), "uncertain or error"))
+    rows.append(("Included", "studies included", str(counts["included"]), ""))
     return rows
 
 

@@ -77,12 +77,13 @@ def prisma_table(flow: Any) -> Any:
 
     from winnow.prisma import flow_rows
 
-    table = Table(title="PRISMA 2020 flow", title_justify="left")
+    table = Table(title="PRISMA 2020 flow (--json lists the record ids behind every number)", title_justify="left")
     table.add_column("stage")
     table.add_column("box")
-    table.add_column("n", justify="right", overflow="fold")
-    for stage, box, n in flow_rows(flow):
-        table.add_row(stage, box, n)
+    table.add_column("n", justify="right")
+    table.add_column("reasons", overflow="fold")
+    for stage, box, n, reasons in flow_rows(flow):
+        table.add_row(stage, box, n, reasons)
     return table
 
 
