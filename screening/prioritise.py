@@ -201,11 +201,15 @@ class Session:
         return self.status()
 
 
-def read_label_file(path: Path) -> dict[str, Answer]:
-    """A scripted reviewer: ``record_id`` and a label column, as gold files are read."""
+def read_label_file(path: Path, records: Sequence[Record] = ()) -> dict[str, Answer]:
+    """A scripted reviewer: any file a gold set is read from (``record_id`` + label, or another tool's export).
+
+    ``records`` lets a tool's own ids (Rayyan keys, Covidence numbers) be matched by DOI, PMID or title.
+    """
     from winnow.gold import load_gold
 
-    gold = load_gold(path)
+    known = [{"record_id": r.record_id, "doi": r.doi, "pmid": r.pmid, "title": r.title} for r in records]
+    gold = load_gold(path, match_to=known or None)
     return {rid: ("include" if row.included else "exclude") for rid, row in gold.rows.items()}
 
 

@@ -25,6 +25,7 @@ import extraction_embedded
 import overhead
 import pdf_parse
 import reports
+import synthesis_gold
 import tokens
 from fake_openai_server import FakeOpenAIServer
 
@@ -116,6 +117,10 @@ def test_pdf_parse(tmp_path: Path) -> None:
 def test_reports(tmp_path: Path) -> None:
     figures = reports.main(["--records", "200", "--runs", "1", "--out", str(tmp_path / "r.json")])
     assert set(figures["commands"]) == {"agree (terminal report)", "agree --json", "audit --json"}
+
+
+def test_synthesis_gold(tmp_path: Path) -> None:
+    assert synthesis_gold.main(["--work", str(tmp_path / "w"), "--out", str(tmp_path / "s.json")]) == 0
 
 
 @pytest.mark.model

@@ -7,13 +7,15 @@ Column aliases and label normalisation live here and nowhere else, so ``agree``,
 from __future__ import annotations
 
 import csv
+import itertools
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from winnow.errors import GoldSetError, WinnowError
+from winnow.errors import GoldSetError, InputError, WinnowError
+from winnow.records.labels import LabelRow, LabelScan, detect_table_format, read_ris_labels, read_tool_table, rekey
 
 __all__ = [
     "GOLD_ID_ALIASES",
@@ -91,15 +93,7 @@ def _pick_column(columns: list[str], aliases: tuple[str, ...]) -> str | None:
     return None
 
 
-@dataclass(frozen=True)
-class GoldRow:
-    """One labelled record and the line it came from."""
-
-    record_id: str
-    included: bool
-    line: int
-    title: str = ""
-    abstract: str = ""
+GoldRow = LabelRow  # one labelled record and the line it came from, whichever tool wrote it
 
 
 @dataclass
@@ -112,6 +106,8 @@ class GoldSet:
     label_column: str
     reference_standard: str = "unknown"
     reference_source: str = "not stated"
+    format: str = "table"
+    skipped: list[str] = field(default_factory=list)
 
     @property
     def n(self) -> int:
@@ -132,6 +128,8 @@ class _Scan:
     id_column: str = ""
     label_column: str = ""
     columns: list[str] = field(default_factory=list)
+    format: str = "table"
+    skipped: list[str] = field(default_factory=list)
 
 
 def _iter_table(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
@@ -172,9 +170,16 @@ def scan_gold(path: str | Path) -> _Scan:
         scan.problems.append((None, "no such gold file"))
         return scan
     try:
+        if source.suffix.lower() in (".ris", ".txt"):
+            return _from_labels(_read_ris_labels(source))
         rows = _iter_table(source)
         header_line, header = next(rows, (1, {}))
         scan.columns = list(header)
+        first = list(itertools.islice(rows, 20))
+        rows = itertools.chain(first, rows)
+        fmt = detect_table_format(scan.columns, [row for _, row in first])
+        if fmt != "table":
+            return _from_labels(read_tool_table(source, rows, scan.columns, fmt))
         id_column = _pick_column(scan.columns, GOLD_ID_ALIASES)
         label_column = _pick_column(scan.columns, GOLD_LABEL_ALIASES)
         if id_column is None or label_column is None:
@@ -222,15 +227,45 @@ def scan_gold(path: str | Path) -> _Scan:
         scan.problems.append((None, f"malformed CSV: {exc}"))
     except (OSError, ValueError) as exc:
         scan.problems.append((None, f"cannot read gold file: {exc}"))
+    except InputError as exc:
+        scan.problems.append((exc.line, exc.problem))
     return scan
 
 
-def load_gold(path: str | Path, *, reference_standard: str | None = None) -> GoldSet:
+def _read_ris_labels(source: Path) -> LabelScan:
+    from winnow.records.encoding import decode_text
+
+    return read_ris_labels(source, decode_text(str(source), source.read_bytes()).text)
+
+
+def _from_labels(labels: LabelScan) -> _Scan:
+    """A tool export's labels in the gold set's shape (``winnow.records.labels`` reads them)."""
+    return _Scan(
+        rows=list(labels.rows),
+        problems=list(labels.problems),
+        id_column=labels.id_column,
+        label_column=labels.label_column,
+        columns=list(labels.columns),
+        format=labels.format,
+        skipped=list(labels.skipped),
+    )
+
+
+def load_gold(
+    path: str | Path,
+    *,
+    reference_standard: str | None = None,
+    match_to: Iterable[Mapping[str, str]] | None = None,
+) -> GoldSet:
     """Read a gold file; any bad row is a GoldSetError naming its line.
 
     Args:
-        path: CSV, TSV or XLSX with an id column and a label column (see the aliases).
+        path: CSV, TSV or XLSX with an id column and a label column (see the aliases), or a
+            labelled export of ASReview, Rayyan or Covidence, or an RIS file with labels
+            (see ``winnow.records.labels``).
         reference_standard: overrides the one read from a ``protocol.yaml`` beside the file.
+        match_to: winnow's records (dicts with record_id, doi, pmid, title); labels filed under
+            a tool's own id are moved to the record with the same DOI, PMID or title.
 
     Raises:
         GoldSetError: missing columns, duplicate ids, unknown labels or an empty file.
@@ -243,6 +278,8 @@ def load_gold(path: str | Path, *, reference_standard: str | None = None) -> Gol
         if more:
             problem += f" (and {more} more problem(s); `winnow gold validate` lists them all)"
         raise GoldSetError(source, problem, line=line)
+    if match_to is not None and scan.format != "table":
+        _rekey(source, scan, match_to)
     if not scan.rows:
         raise GoldSetError(source, "no labelled records")
     standard, origin = resolve_reference_standard(source, reference_standard)
@@ -253,7 +290,20 @@ def load_gold(path: str | Path, *, reference_standard: str | None = None) -> Gol
         label_column=scan.label_column,
         reference_standard=standard,
         reference_source=origin,
+        format=scan.format,
+        skipped=scan.skipped,
     )
+
+
+def _rekey(source: Path, scan: _Scan, known: Iterable[Mapping[str, str]]) -> None:
+    moved = rekey(scan.rows, known)
+    first: dict[str, int] = {}
+    for row in moved:
+        if row.record_id in first:
+            problem = f"two labels match record {row.record_id} (lines {first[row.record_id]} and {row.line})"
+            raise GoldSetError(source, problem, line=row.line)
+        first[row.record_id] = row.line
+    scan.rows = moved
 
 
 def find_protocol(gold_path: str | Path) -> Path | None:

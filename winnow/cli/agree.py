@@ -70,8 +70,10 @@ def _load(decisions: Path, gold_path: Path, reference_standard: str | None, allo
     from winnow.gold import load_gold
     from winnow.screening.decisions import read_decisions
 
-    gold = load_gold(gold_path, reference_standard=reference_standard)
-    return match_decisions(read_decisions(decisions), decisions, gold, allow_missing=allow_missing)
+    frame = read_decisions(decisions)
+    known = frame[[c for c in ("record_id", "doi", "pmid", "title") if c in frame.columns]].to_dict(orient="records")
+    gold = load_gold(gold_path, reference_standard=reference_standard, match_to=known)
+    return match_decisions(frame, decisions, gold, allow_missing=allow_missing)
 
 
 def _criterion_kinds(protocol_path: Path | None, gold_path: Path) -> dict[str, str]:

@@ -176,7 +176,7 @@ def prioritise(**kw: Any) -> int:
     protocol = load_protocol(kw["protocol_path"])
     records, _ = _records(records_path)
     p_include, run_rows = _load_run(kw["from_run"])
-    labels = read_label_file(kw["labels_path"]) if kw["labels_path"] else None
+    labels = read_label_file(kw["labels_path"], records) if kw["labels_path"] else None
     rule = _rule(kw)
     inputs = _ranking_inputs(records, protocol, p_include, kw["embeddings"])
     with Ledger(db_path) as ledger:
