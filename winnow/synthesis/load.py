@@ -16,7 +16,7 @@ __all__ = ["load_synthesis_inputs"]
 
 
 def _infer_specs(rows: list[dict[str, str]]) -> list[Any]:
-    from winnow.extraction.form import ExtractionField
+    from winnow.form import ExtractionField
 
     names = [c.split(":", 1)[1] for c in (rows[0] if rows else {}) if c.startswith("field:")]
     specs = []
@@ -41,7 +41,7 @@ def load_synthesis_inputs(
         InputError: the table or the form cannot be read.
     """
     from winnow.audit.adjudicate import default_ledger_path
-    from winnow.extraction.form import load_form
+    from winnow.protocol import load_form
     from winnow.prisma import protocol_from_ledger, read_rows
     from winnow.synthesis.build import paper_years
 
