@@ -61,7 +61,12 @@ def estimate_screening(job: ScreeningRun) -> Estimate:
     template = load_template(job.template)
     _, records = select_records(job)
     model = build_model(
-        job.model_id, base_url=job.base_url, api_key=job.api_key, timeout_s=job.timeout_s, structured=job.structured
+        job.model_id,
+        base_url=job.base_url,
+        api_key=job.api_key,
+        timeout_s=job.timeout_s,
+        structured=job.structured,
+        require_key=False,  # nothing is called, and a price is what one wants before buying a key
     )
     tasks = build_tasks(records, loaded.protocol, template, model, job.options)
     history = _ledger_history(job.ledger_path(), [t.cache_key for t in tasks], template.sha256, model.model_id)
