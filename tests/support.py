@@ -6,14 +6,25 @@ import json
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from winnow.backends.base import ModelRequest, ModelResponse
+
+if TYPE_CHECKING:
+    from winnow.extraction.pdf import ParsedPdf
 
 REPO = Path(__file__).resolve().parents[1]
 GOLD = REPO / "gold"
 DENNSTAEDT = GOLD / "dennstaedt_2024_cdss_ro"
 SHARED = REPO.parent / "shared"
+SHARED_PDFS = SHARED / "data" / "pdfs"
+
+
+class ParsedShared(NamedTuple):
+    """One shared PDF as the session fixture ``shared_pdfs`` parsed it, and how long that took."""
+
+    parsed: ParsedPdf
+    seconds: float
 
 
 def answer_for(request: ModelRequest, decision: str = "include", verdict: str = "met") -> str:

@@ -33,9 +33,10 @@ from winnow.extraction.text_cleanup import (
     word_vocabulary,
 )
 
+from support import SHARED_PDFS, ParsedShared
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).parent / "fixtures" / "pdfs"
-SHARED_PDFS = REPO_ROOT.parent / "shared" / "data" / "pdfs"
 
 # pypdf warns about fonts it cannot fully parse without fontTools; the page text is the same either way.
 logging.getLogger("pypdf").setLevel(logging.ERROR)
@@ -310,21 +311,17 @@ def _manifest() -> dict[str, int]:
         return {row["file"]: int(row["pages"]) for row in csv.DictReader(handle)}
 
 
-@pytest.mark.slow  # about 30 s: pypdf reads ~10 pages/s and the shared set has 287 pages
-@pytest.mark.skipif(not SHARED_PDFS.is_dir(), reason=f"{SHARED_PDFS} not present")
-def test_every_shared_pdf_parses_without_exception() -> None:
+@pytest.mark.slow  # the session's one parse of the shared set (287 pages, ~30 s), shared with two other tests
+def test_every_shared_pdf_parses_without_exception(shared_pdfs: dict[Path, ParsedShared]) -> None:
     manifest = _manifest()
-    files = sorted(SHARED_PDFS.glob("*.pdf"))
-    assert files
+    files = sorted(shared_pdfs)
     rows = [
         "| file | status | pages | manifest pages | chars | seconds | pages/s | reason |",
         "|---|---|---|---|---|---|---|---|",
     ]
     total_pages, total_time = 0, 0.0
     for path in files:
-        start = time.perf_counter()
-        parsed = parse_pdf(path)
-        seconds = time.perf_counter() - start
+        parsed, seconds = shared_pdfs[path]
         total_pages += parsed.page_count
         total_time += seconds
         expected = manifest.get(path.name)

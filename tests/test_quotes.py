@@ -22,6 +22,8 @@ from hypothesis import strategies as st
 from winnow.extraction.pdf import ParsedPdf, PdfPage, parse_pdf
 from winnow.extraction.quotes import MIN_FUZZY_CHARS, QuoteCheck, normalise_for_match, verify_quote
 
+from support import SHARED_PDFS, ParsedShared
+
 logging.getLogger("pypdf").setLevel(logging.ERROR)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -123,14 +125,14 @@ def test_gold_quotes_on_wrong_page_report_found_page() -> None:
     assert tried >= 20
 
 
-@pytest.mark.slow  # parses all 20 shared PDFs (~30 s)
+@pytest.mark.slow  # uses the session's one parse of the 20 shared PDFs
 @pytest.mark.skipif(not SHARED_GOLD.is_file(), reason=f"{SHARED_GOLD} not present")
-def test_every_shared_gold_quote_verifies() -> None:
+def test_every_shared_gold_quote_verifies(shared_pdfs: dict[Path, ParsedShared]) -> None:
     quotes = _gold_quotes(SHARED_GOLD)
     failures = []
     statuses: dict[str, int] = {}
     for file, field, quote, page in quotes:
-        check = verify_quote(quote, _parsed(SHARED / "pdfs", file), page)
+        check = verify_quote(quote, shared_pdfs[SHARED_PDFS / file].parsed, page)
         statuses[check.status] = statuses.get(check.status, 0) + 1
         if check.status != "verified":
             failures.append((file, field, quote, page, check))
