@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
 
 import pytest
 
-from support import DENNSTAEDT, REPO, SHARED_PDFS, FakeModel, ParsedShared
+from support import DENNSTAEDT, REPO, FakeModel
 
 # Every winnow the tests start, in this process or as a child, backs off from 50 ms instead of the
 # production 1 s: the fault tests retry hundreds of times and would otherwise wait out real back-off.
@@ -35,19 +34,3 @@ def dennstaedt() -> Path:
 @pytest.fixture
 def fake_model() -> FakeModel:
     return FakeModel()
-
-
-@pytest.fixture(scope="session")
-def shared_pdfs() -> dict[Path, ParsedShared]:
-    """Every PDF of the shared set (287 pages, ~30 s), parsed once for every test that reads them."""
-    if not SHARED_PDFS.is_dir():
-        pytest.skip(f"{SHARED_PDFS} not present")
-    from winnow.extraction.pdf import parse_pdf
-
-    parsed = {}
-    for path in sorted(SHARED_PDFS.glob("*.pdf")):
-        start = time.perf_counter()
-        result = parse_pdf(path)
-        parsed[path] = ParsedShared(result, time.perf_counter() - start)
-    assert parsed, f"no PDF in {SHARED_PDFS}"
-    return parsed

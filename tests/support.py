@@ -6,12 +6,9 @@ import json
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any
 
 from winnow.backends.base import ModelRequest, ModelResponse
-
-if TYPE_CHECKING:
-    from winnow.extraction.pdf import ParsedPdf
 
 REPO = Path(__file__).resolve().parents[1]
 GOLD = REPO / "gold"
@@ -20,11 +17,20 @@ SHARED = REPO.parent / "shared"
 SHARED_PDFS = SHARED / "data" / "pdfs"
 
 
-class ParsedShared(NamedTuple):
-    """One shared PDF as the session fixture ``shared_pdfs`` parsed it, and how long that took."""
-
-    parsed: ParsedPdf
-    seconds: float
+def gold_quotes(path: Path) -> list[tuple[str, str, str, int]]:
+    """(file, field, quote, page) for every quote in an extraction gold file (JSON lines)."""
+    out: list[tuple[str, str, str, int]] = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        record = json.loads(line)
+        for field, entry in record["fields"].items():
+            quote, page = entry.get("quote"), entry.get("page")
+            if quote is None:
+                continue
+            if isinstance(quote, list):
+                out.extend((record["file"], field, q, p) for q, p in zip(quote, page, strict=True))
+            else:
+                out.append((record["file"], field, quote, page))
+    return out
 
 
 def answer_for(request: ModelRequest, decision: str = "include", verdict: str = "met") -> str:

@@ -27,7 +27,7 @@ from winnow.extraction.evidence import FieldEvidence, check_answer, merge_field
 from winnow.extraction.extract import ExtractionOptions, extract_papers, extraction_columns
 from winnow.extraction.form import ExtractionField, ExtractionForm, FieldAnswerValidator, load_form
 from winnow.extraction.papers import page_ranges, prepare_papers
-from winnow.extraction.pdf import ParsedPdf, parse_pdf
+from winnow.extraction.pdf import parse_pdf
 from winnow.fencing import clean_untrusted
 from winnow.ledger import Ledger
 from winnow.prices import PriceTable
@@ -35,7 +35,7 @@ from winnow.retry import RetryPolicy
 from winnow.screening.decisions import read_table, write_table
 from winnow.templates import load_template
 
-from support import REPO, FakeModel, ParsedShared, render_text, run_cli
+from support import REPO, FakeModel, render_text, run_cli
 
 FIXTURES = REPO / "tests" / "fixtures" / "pdfs"
 DVT = FIXTURES / "bmc_systematic_review_DVT_prophylaxis_trauma.pdf"
@@ -424,23 +424,3 @@ def test_cli_agree_and_audit_route_jsonl_gold_to_extraction(tmp_path: Path, caps
     assert "The Lancet" in capsys.readouterr().out
     assert run_cli("audit", table, "--gold", GOLD_SUBSET, "--adjudicate") == 2
     assert "apply to screening gold" in capsys.readouterr().err
-
-
-@pytest.mark.slow  # uses the session's one parse of the 287 shared pages
-def test_every_shared_pdf_becomes_page_marked_chunks_or_a_status(
-    tmp_path: Path, shared_pdfs: dict[Path, ParsedShared]
-) -> None:
-    paths = [*sorted(shared_pdfs), *bad_pdfs(tmp_path)]
-
-    def parse(path: Path) -> ParsedPdf:
-        return shared_pdfs[path].parsed if path in shared_pdfs else parse_pdf(path)
-
-    papers = prepare_papers(paths, chunk_tokens=1800, max_chunks=1, parse=parse)
-    assert len(papers) == len(paths) >= 22
-    for paper in papers:
-        if paper.usable:
-            assert paper.chunks[0].text.startswith("[page 1"), paper.record_id
-            assert paper.total_chunks == 1 or paper.left_out, "pages not sent are recorded"
-        else:
-            assert paper.parsed.reason.startswith(paper.parsed.path), paper.record_id
-    assert {p.parsed.status for p in papers[-2:]} == {"empty_file", "damaged"}

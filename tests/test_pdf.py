@@ -8,9 +8,7 @@ pages, chars, seconds) to ``$WINNOW_PDF_TABLE`` or ``/tmp/winnow_pdf_table.md``.
 
 from __future__ import annotations
 
-import csv
 import logging
-import os
 import time
 from functools import cache
 from pathlib import Path
@@ -32,8 +30,6 @@ from winnow.extraction.text_cleanup import (
     repeated_edge_lines,
     word_vocabulary,
 )
-
-from support import SHARED_PDFS, ParsedShared
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).parent / "fixtures" / "pdfs"
@@ -301,47 +297,6 @@ def test_parser_that_raises_becomes_damaged(tmp_path: Path) -> None:
     parsed = parse_pdf(path, parser="exploding")
     assert parsed.status == "damaged"
     assert parsed.reason == f"{path}: damaged: RecursionError: maximum recursion depth exceeded"
-
-
-# --- every shared PDF ----------------------------------------------------------------
-
-
-def _manifest() -> dict[str, int]:
-    with (SHARED_PDFS / "manifest.csv").open(newline="", encoding="utf-8") as handle:
-        return {row["file"]: int(row["pages"]) for row in csv.DictReader(handle)}
-
-
-@pytest.mark.slow  # the session's one parse of the shared set (287 pages, ~30 s), shared with two other tests
-def test_every_shared_pdf_parses_without_exception(shared_pdfs: dict[Path, ParsedShared]) -> None:
-    manifest = _manifest()
-    files = sorted(shared_pdfs)
-    rows = [
-        "| file | status | pages | manifest pages | chars | seconds | pages/s | reason |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
-    total_pages, total_time = 0, 0.0
-    for path in files:
-        parsed, seconds = shared_pdfs[path]
-        total_pages += parsed.page_count
-        total_time += seconds
-        expected = manifest.get(path.name)
-        if parsed.status == "ok":
-            assert parsed.page_count == expected, path.name
-        else:
-            assert parsed.reason.startswith(str(path)), parsed.reason
-        for page in parsed.pages:  # lone surrogates would break any UTF-8 writer downstream
-            page.raw_text.encode("utf-8")
-            page.text.encode("utf-8")
-        rate = parsed.page_count / seconds if seconds else 0.0
-        rows.append(
-            f"| {path.name} | {parsed.status} | {parsed.page_count} | {expected} | {parsed.char_count} "
-            f"| {seconds:.2f} | {rate:.1f} | {parsed.reason} |"
-        )
-    rows.append(
-        f"\n{len(files)} files, {total_pages} pages in {total_time:.1f} s ({total_pages / total_time:.1f} pages/s)"
-    )
-    out = Path(os.environ.get("WINNOW_PDF_TABLE", "/tmp/winnow_pdf_table.md"))
-    out.write_text("\n".join(rows) + "\n", encoding="utf-8")
 
 
 # --- clean-up units --------------------------------------------------------------------
