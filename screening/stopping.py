@@ -126,17 +126,22 @@ def check(rule: StoppingRule, labels_in_order: Sequence[bool] | np.ndarray, n_to
     )
 
 
+MIN_READS_FOR_ESTIMATE = 50
+
+
 def estimated_recall(labels_in_order: Sequence[bool] | np.ndarray, n_total: int) -> float | None:
     """A point estimate for the status line, not a guarantee.
 
     Assumes the unread records hold includes at the rate of the most recent
     reads (the last 10% read, at least 50 records), which errs high on includes
-    left, so low on recall.
+    left, so low on recall. Before 50 records are read there is no such window:
+    the rate would come from a handful of reads (one include read first gives
+    75%, so recall ~0%), and the estimate is ``None`` rather than that.
     """
     seen = np.asarray(labels_in_order, dtype=np.int64)
-    if seen.size == 0 or seen.sum() == 0:
+    if seen.size < MIN_READS_FOR_ESTIMATE or seen.sum() == 0:
         return None
-    window = max(50, seen.size // 10)
+    window = max(MIN_READS_FOR_ESTIMATE, seen.size // 10)
     recent = seen[-window:]
     rate = (recent.sum() + 0.5) / (recent.size + 1)
     left = rate * (n_total - seen.size)

@@ -14,6 +14,23 @@ REPO = Path(__file__).resolve().parents[1]
 GOLD = REPO / "gold"
 DENNSTAEDT = GOLD / "dennstaedt_2024_cdss_ro"
 SHARED = REPO.parent / "shared"
+SHARED_PDFS = SHARED / "data" / "pdfs"
+
+
+def gold_quotes(path: Path) -> list[tuple[str, str, str, int]]:
+    """(file, field, quote, page) for every quote in an extraction gold file (JSON lines)."""
+    out: list[tuple[str, str, str, int]] = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        record = json.loads(line)
+        for field, entry in record["fields"].items():
+            quote, page = entry.get("quote"), entry.get("page")
+            if quote is None:
+                continue
+            if isinstance(quote, list):
+                out.extend((record["file"], field, q, p) for q, p in zip(quote, page, strict=True))
+            else:
+                out.append((record["file"], field, quote, page))
+    return out
 
 
 def answer_for(request: ModelRequest, decision: str = "include", verdict: str = "met") -> str:

@@ -21,9 +21,11 @@ import benchlib
 import cache
 import concurrency
 import embedded
+import embedded_decided
 import extraction_embedded
 import overhead
 import pdf_parse
+import reader_scale
 import reports
 import synthesis_gold
 import tokens
@@ -129,6 +131,22 @@ def test_embedded(tmp_path: Path) -> None:
     figures = embedded.main(["--records", "1", "--rounds", "1", "--out", str(tmp_path / "e.json")])
     only = figures["rounds"][0]
     assert only["raw_records_per_min"] > 0 and only["winnow_records_per_min"] > 0
+
+
+def test_reader_scale(tmp_path: Path) -> None:
+    figures = reader_scale.main(["--sizes", "1", "2", "--out", str(tmp_path / "s.json")])
+    assert len(figures["runs"]) == 6 and all(r["outcome"].split()[0] in ("records", "error") for r in figures["runs"])
+    assert set(figures["growth_largest_over_smallest"]) == set(reader_scale.KINDS)
+
+
+@pytest.mark.model
+def test_embedded_decided(tmp_path: Path) -> None:
+    pytest.importorskip("llama_cpp")
+    figures = embedded_decided.main(["--records", "1", "--out", str(tmp_path / "d.json")])
+    assert figures["records"] == 1 and figures["decided"] + figures["errors"] == 1
+    assert figures["errors_without_cause"] == 0
+    if figures["errors"] == 0:
+        assert figures["rerun_new_calls"] == 0, "answered records are never re-asked"
 
 
 @pytest.mark.model

@@ -432,21 +432,3 @@ def test_cli_agree_and_audit_route_jsonl_gold_to_extraction(tmp_path: Path, caps
     assert "The Lancet" in capsys.readouterr().out
     assert run_cli("audit", table, "--gold", GOLD_SUBSET, "--adjudicate") == 2
     assert "apply to screening gold" in capsys.readouterr().err
-
-
-SHARED_PDFS = REPO.parent / "shared" / "data" / "pdfs"
-
-
-@pytest.mark.slow  # parses all 287 pages of the shared PDFs
-@pytest.mark.skipif(not SHARED_PDFS.is_dir(), reason=f"{SHARED_PDFS} not present")
-def test_every_shared_pdf_becomes_page_marked_chunks_or_a_status(tmp_path: Path) -> None:
-    paths = [*sorted(SHARED_PDFS.glob("*.pdf")), *bad_pdfs(tmp_path)]
-    papers = prepare_papers(paths, chunk_tokens=1800, max_chunks=1)
-    assert len(papers) == len(paths) >= 22
-    for paper in papers:
-        if paper.usable:
-            assert paper.chunks[0].text.startswith("[page 1"), paper.record_id
-            assert paper.total_chunks == 1 or paper.left_out, "pages not sent are recorded"
-        else:
-            assert paper.parsed.reason.startswith(paper.parsed.path), paper.record_id
-    assert {p.parsed.status for p in papers[-2:]} == {"empty_file", "damaged"}

@@ -88,7 +88,7 @@ def test_exhausted_retry_budget_marks_errors_and_the_same_command_retries_only_t
 
 def test_retry_after_is_honoured_exactly(upstream: InstantServer, tmp_path: Path) -> None:
     with FaultProxy(
-        f"http://127.0.0.1:{upstream.port}", rate=0.6, seed=3, faults=("429_retry_after",), retry_after_s=2
+        f"http://127.0.0.1:{upstream.port}", rate=0.6, seed=3, faults=("429_retry_after",), retry_after_s=1
     ) as proxy:
         done, figures = screen_through_proxy(
             proxy, RECORDS, PROTOCOL, tmp_path, "-j", "8", "--max-attempts", "10", limit=8

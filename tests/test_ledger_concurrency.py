@@ -30,8 +30,7 @@ HAMMER = """
 import sys, time
 from winnow.ledger import CallRow, Ledger
 path, who, n, start_at = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
-while time.time() < start_at:  # both processes open the new file at the same moment
-    pass
+time.sleep(max(0.0, start_at - time.time()))  # both open the new file at the same moment, without spinning a core
 with Ledger(path, busy_timeout_s=60) as ledger:
     for i in range(n):
         ok = i % 3 != 0

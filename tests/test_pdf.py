@@ -8,9 +8,7 @@ pages, chars, seconds) to ``$WINNOW_PDF_TABLE`` or ``/tmp/winnow_pdf_table.md``.
 
 from __future__ import annotations
 
-import csv
 import logging
-import os
 import time
 from functools import cache
 from pathlib import Path
@@ -35,7 +33,6 @@ from winnow.extraction.text_cleanup import (
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).parent / "fixtures" / "pdfs"
-SHARED_PDFS = REPO_ROOT.parent / "shared" / "data" / "pdfs"
 
 # pypdf warns about fonts it cannot fully parse without fontTools; the page text is the same either way.
 logging.getLogger("pypdf").setLevel(logging.ERROR)
@@ -300,51 +297,6 @@ def test_parser_that_raises_becomes_damaged(tmp_path: Path) -> None:
     parsed = parse_pdf(path, parser="exploding")
     assert parsed.status == "damaged"
     assert parsed.reason == f"{path}: damaged: RecursionError: maximum recursion depth exceeded"
-
-
-# --- every shared PDF ----------------------------------------------------------------
-
-
-def _manifest() -> dict[str, int]:
-    with (SHARED_PDFS / "manifest.csv").open(newline="", encoding="utf-8") as handle:
-        return {row["file"]: int(row["pages"]) for row in csv.DictReader(handle)}
-
-
-@pytest.mark.slow  # about 30 s: pypdf reads ~10 pages/s and the shared set has 287 pages
-@pytest.mark.skipif(not SHARED_PDFS.is_dir(), reason=f"{SHARED_PDFS} not present")
-def test_every_shared_pdf_parses_without_exception() -> None:
-    manifest = _manifest()
-    files = sorted(SHARED_PDFS.glob("*.pdf"))
-    assert files
-    rows = [
-        "| file | status | pages | manifest pages | chars | seconds | pages/s | reason |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
-    total_pages, total_time = 0, 0.0
-    for path in files:
-        start = time.perf_counter()
-        parsed = parse_pdf(path)
-        seconds = time.perf_counter() - start
-        total_pages += parsed.page_count
-        total_time += seconds
-        expected = manifest.get(path.name)
-        if parsed.status == "ok":
-            assert parsed.page_count == expected, path.name
-        else:
-            assert parsed.reason.startswith(str(path)), parsed.reason
-        for page in parsed.pages:  # lone surrogates would break any UTF-8 writer downstream
-            page.raw_text.encode("utf-8")
-            page.text.encode("utf-8")
-        rate = parsed.page_count / seconds if seconds else 0.0
-        rows.append(
-            f"| {path.name} | {parsed.status} | {parsed.page_count} | {expected} | {parsed.char_count} "
-            f"| {seconds:.2f} | {rate:.1f} | {parsed.reason} |"
-        )
-    rows.append(
-        f"\n{len(files)} files, {total_pages} pages in {total_time:.1f} s ({total_pages / total_time:.1f} pages/s)"
-    )
-    out = Path(os.environ.get("WINNOW_PDF_TABLE", "/tmp/winnow_pdf_table.md"))
-    out.write_text("\n".join(rows) + "\n", encoding="utf-8")
 
 
 # --- clean-up units --------------------------------------------------------------------

@@ -9,7 +9,6 @@ test covers all 20 shared PDFs when ``../shared`` is beside the repo.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Iterator
 from functools import cache
@@ -22,32 +21,13 @@ from hypothesis import strategies as st
 from winnow.extraction.pdf import ParsedPdf, PdfPage, parse_pdf
 from winnow.extraction.quotes import MIN_FUZZY_CHARS, QuoteCheck, normalise_for_match, verify_quote
 
+from support import gold_quotes
+
 logging.getLogger("pypdf").setLevel(logging.ERROR)
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).parent / "fixtures" / "pdfs"
-SHARED = REPO_ROOT.parent / "shared" / "data"
-SHARED_GOLD = SHARED / "extraction" / "pdf_gold" / "gold.jsonl"
 
-Quote = tuple[str, str, str, int]  # file, field, quote, page
-
-
-def _gold_quotes(path: Path) -> list[Quote]:
-    out: list[Quote] = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        record = json.loads(line)
-        for field, entry in record["fields"].items():
-            quote, page = entry.get("quote"), entry.get("page")
-            if quote is None:
-                continue
-            if isinstance(quote, list):
-                out.extend((record["file"], field, q, p) for q, p in zip(quote, page, strict=True))
-            else:
-                out.append((record["file"], field, quote, page))
-    return out
-
-
-FIXTURE_QUOTES = _gold_quotes(FIXTURES / "gold_subset.jsonl")
+FIXTURE_QUOTES = gold_quotes(FIXTURES / "gold_subset.jsonl")
 
 
 @cache
@@ -121,22 +101,6 @@ def test_gold_quotes_on_wrong_page_report_found_page() -> None:
         assert check.found_page == page
         tried += 1
     assert tried >= 20
-
-
-@pytest.mark.slow  # parses all 20 shared PDFs (~30 s)
-@pytest.mark.skipif(not SHARED_GOLD.is_file(), reason=f"{SHARED_GOLD} not present")
-def test_every_shared_gold_quote_verifies() -> None:
-    quotes = _gold_quotes(SHARED_GOLD)
-    failures = []
-    statuses: dict[str, int] = {}
-    for file, field, quote, page in quotes:
-        check = verify_quote(quote, _parsed(SHARED / "pdfs", file), page)
-        statuses[check.status] = statuses.get(check.status, 0) + 1
-        if check.status != "verified":
-            failures.append((file, field, quote, page, check))
-    passed = len(quotes) - len(failures)
-    summary = f"{passed}/{len(quotes)} gold quotes verified on their stated page; statuses {statuses}"
-    assert not failures, summary + "\n" + "\n".join(map(str, failures))
 
 
 # --- units on small texts ---------------------------------------------------------------

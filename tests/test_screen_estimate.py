@@ -103,3 +103,30 @@ def test_rerun_estimate_counts_answered_records_and_past_answers(tmp_path: Path)
     assert (est.records, est.already_answered, est.to_call) == (6, 4, 2)
     assert est.completion_tokens_per_call == 20  # what the server reported for the 4 answered calls
     assert any("past calls" in a for a in est.assumptions)
+
+
+def test_dry_run_prices_an_openai_model_before_anyone_has_a_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "WINNOW_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    records = write_records(tmp_path / "r.csv", 5)
+    args = ["screen", records, "-p", PROTOCOL, "-m", "openai:gpt-4o-mini", "-o", tmp_path / "out.csv"]
+    assert run_cli(*args, "--dry-run") == 0
+    out = capsys.readouterr().out
+    assert "5 (0 already answered in the ledger, 5 to call)" in out and "$" in out
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.csv"]
+    assert run_cli(*args, "--no-progress") == 1, "a real run still needs the key"
+    assert "set OPENAI_API_KEY, or pass --base-url" in capsys.readouterr().err
+
+
+def test_a_model_built_for_pricing_still_refuses_to_call_without_a_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    from winnow.backends import ModelRequest, build_model
+    from winnow.errors import BackendError
+
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    model = build_model("openai:gpt-4o-mini", require_key=False)
+    request = ModelRequest(messages=({"role": "user", "content": "hi"},), schema={"type": "object"})
+    with pytest.raises(BackendError, match="set OPENAI_API_KEY"):
+        model.complete(request)

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from winnow.screening.stopping import StoppingRule, buscar_p_value, check, excludes_at_the_end
+from winnow.screening.stopping import StoppingRule, buscar_p_value, check, estimated_recall, excludes_at_the_end
 
 
 def test_nothing_found_cannot_reject() -> None:
@@ -92,3 +92,36 @@ def test_p_exactly_alpha_does_not_stop() -> None:
     assert buscar_p_value(labels, 32, 0.95) == 0.05
     assert not check(StoppingRule(), labels, 32).fire
     assert check(StoppingRule(), [*labels, False], 32).fire
+
+
+def test_no_recall_estimate_from_a_handful_of_reads() -> None:
+    # One include read first used to give a 75% include rate for the unread records: "est. recall 0%".
+    assert estimated_recall([True], 1000) is None
+    assert estimated_recall([False] * 3 + [True], 1000) is None
+    assert estimated_recall([True] * 49, 1000) is None
+    assert estimated_recall([False] * 60, 1000) is None, "no include found: nothing to estimate"
+
+
+def test_recall_estimate_from_the_last_reads_once_the_window_is_full() -> None:
+    # 10 includes then 40 excludes, of 100: the last 50 read hold all 10 includes.
+    labels = [True] * 10 + [False] * 40
+    rate = (10 + 0.5) / (50 + 1)
+    assert estimated_recall(labels, 100) == pytest.approx(10 / (10 + rate * 50))
+    later = labels + [False] * 50  # of 200: the last 50 read are all excludes
+    assert estimated_recall(later, 200) == pytest.approx(10 / (10 + 0.5 / 51 * 100))
+
+
+def test_status_line_never_shows_zero_recall_once_an_include_is_found() -> None:
+    from winnow.cli.prioritise import _status_line
+    from winnow.screening.prioritise import Status
+
+    rule = StoppingRule()
+
+    def line(labels: list[bool], n_total: int) -> str:
+        status = Status(n_total, len(labels), sum(labels), 0, check(rule, labels, n_total))
+        return _status_line(status, rule)
+
+    assert "est. recall - (from 50 read)" in line([True], 1000)
+    assert "est. recall <1%" in line([True] + [False] * 49, 10_000)
+    assert "est. recall 91%" in line([True] * 10 + [False] * 90, 200)
+    assert "est. recall -" in line([False] * 60, 1000)

@@ -50,6 +50,8 @@ class ModelChoice:
     api_key: str | None = None
     timeout_s: float = 120.0
     structured: str = "auto"
+    # False only for --dry-run: it prices a run before anyone has bought a key.
+    require_key: bool = True
 
     def build(self) -> Model:
         return build_model(
@@ -58,6 +60,7 @@ class ModelChoice:
             api_key=self.api_key,
             timeout_s=self.timeout_s,
             structured=self.structured,
+            require_key=self.require_key,
         )
 
 

@@ -50,6 +50,7 @@ def _openai(name: str, **options: Any) -> Model:
         api_key=options.get("api_key"),
         timeout_s=float(options.get("timeout_s") or 120.0),
         structured=str(options.get("structured") or "auto"),
+        require_key=bool(options.get("require_key", True)),
     )
 
 

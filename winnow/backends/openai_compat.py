@@ -41,6 +41,7 @@ class OpenAICompatibleModel:
         timeout_s: float = 120.0,
         structured: str = "auto",
         max_concurrency: int | None = None,
+        require_key: bool = True,
     ) -> None:
         if not name:
             raise BackendError("openai: give a model name, e.g. openai:gpt-4o-mini")
@@ -50,8 +51,8 @@ class OpenAICompatibleModel:
         self.model_id = f"openai:{name}"
         self.base_url = base_url or os.environ.get("OPENAI_BASE_URL") or None
         self._api_key = api_key or os.environ.get("OPENAI_API_KEY") or None
-        if self._api_key is None and self.base_url is None:
-            raise BackendError(f"{self.model_id}: set OPENAI_API_KEY, or pass --base-url for a local server")
+        if require_key:  # False only for --dry-run, which prices the run before anyone buys a key
+            self._check_key()
         self.timeout_s = timeout_s
         self.structured = structured
         self.max_concurrency = max_concurrency
@@ -66,8 +67,13 @@ class OpenAICompatibleModel:
     def method(self) -> str | None:
         return self._method
 
+    def _check_key(self) -> None:
+        if self._api_key is None and self.base_url is None:
+            raise BackendError(f"{self.model_id}: set OPENAI_API_KEY, or pass --base-url for a local server")
+
     def client(self) -> Any:
         if self._client is None:
+            self._check_key()
             import openai
 
             self._client = openai.OpenAI(

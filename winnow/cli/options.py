@@ -144,7 +144,10 @@ def reply_tokens(default: int) -> int | None:
 
 
 def model_choices(kw: dict[str, Any]) -> tuple[ModelChoice, ...]:
-    """One ``ModelChoice`` per ``--model`` given (none: the default model), sharing the endpoint options."""
+    """One ``ModelChoice`` per ``--model`` given (none: the default model), sharing the endpoint options.
+
+    A ``--dry-run`` calls nothing, so it needs no API key.
+    """
     from winnow.lifecycle import ModelChoice
 
     ids = kw["model_id"] or (None,)
@@ -155,6 +158,7 @@ def model_choices(kw: dict[str, Any]) -> tuple[ModelChoice, ...]:
             api_key=kw["api_key"],
             timeout_s=kw["timeout_s"],
             structured=kw["structured"],
+            require_key=not kw.get("dry_run"),
         )
         for model_id in ids
     )

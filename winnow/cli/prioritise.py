@@ -236,13 +236,22 @@ def _status_line(status: Any, rule: Any) -> str:
     parts = [
         f"read {status.read}/{status.n_records}",
         f"includes {status.includes}",
-        f"est. recall {'-' if recall is None else f'{recall:.0%}'}",
+        f"est. recall {_recall_text(recall, status.read)}",
         f"buscar p {'-' if p is None else f'{p:.3g}'}",
         f"excludes in a row {status.check.excludes_in_a_row}",
     ]
     if status.check.fire:
         parts.append("STOPPING RULE MET" + (" (heuristic)" if rule.is_heuristic else ""))
     return " · ".join(parts)
+
+
+def _recall_text(recall: float | None, read: int) -> str:
+    """A recall above zero never prints as "0%"; before the estimate exists, say when it will."""
+    from winnow.screening.stopping import MIN_READS_FOR_ESTIMATE
+
+    if recall is None:
+        return "-" if read >= MIN_READS_FOR_ESTIMATE else f"- (from {MIN_READS_FOR_ESTIMATE} read)"
+    return "<1%" if recall < 0.01 else f"{recall:.0%}"
 
 
 def _print_status(console: Console, status: Any, rule: Any) -> None:

@@ -41,8 +41,8 @@ def load_synthesis_inputs(
         InputError: the table or the form cannot be read.
     """
     from winnow.audit.adjudicate import default_ledger_path
-    from winnow.protocol import load_form
     from winnow.prisma import protocol_from_ledger, read_rows
+    from winnow.protocol import load_form
     from winnow.synthesis.build import paper_years
 
     rows = read_rows(extraction, "extraction")
