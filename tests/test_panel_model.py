@@ -47,7 +47,7 @@ def reviewers_file(path: Path, server: LlamaServer, *extra: str) -> Path:
 
 def screen_command(tmp_path: Path, reviewers: Path, *extra: str) -> list[str]:
     return [
-        sys.executable, "-m", "winnow", "screen", str(RECORDS), "--protocol", str(PROTOCOL), "--limit", "3",
+        sys.executable, "-m", "winnow", "screen", str(RECORDS), "--protocol", str(PROTOCOL), "--limit", "2",
         "--reviewers", str(reviewers), "--out", str(tmp_path / "d.csv"), "--no-progress", *extra,
     ]  # fmt: skip
 
@@ -68,20 +68,20 @@ def test_panel_killed_resumes_and_a_new_reviewer_is_the_only_one_asked(server: L
     )
     deadline = time.monotonic() + 600
     while time.monotonic() < deadline and proc.poll() is None:
-        if answered(ledger) >= 2:
+        if answered(ledger) >= 1:
             break
         time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     before = ok_calls(ledger)
-    assert 2 <= len(before) < 6, "the kill should land mid-panel"
+    assert 1 <= len(before) < 4, "the kill should land mid-panel"
 
     done = subprocess.run(command, env=offline_env(), cwd=tmp_path, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     after = ok_calls(ledger)
     assert [c["call_id"] for c in after[: len(before)]] == [c["call_id"] for c in before], "answers kept"
     by_reviewer = Counter("embedded" if is_embedded_id(c["model"]) else c["model"] for c in after)
-    assert by_reviewer == {"embedded": 3, "openai:smollm2": 3}, "each reviewer answers each record once"
+    assert by_reviewer == {"embedded": 2, "openai:smollm2": 2}, "each reviewer answers each record once"
     table = read_decisions(tmp_path / "d.csv")
     assert {"decision:embedded", "decision:served", "conflict", "combine"} <= set(table.columns)
     assert set(table["combine"]) == {"any"} and "error" not in set(table["decision:served"])
@@ -96,25 +96,26 @@ def test_panel_killed_resumes_and_a_new_reviewer_is_the_only_one_asked(server: L
     done = subprocess.run(command, env=offline_env(), cwd=tmp_path, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     added = ok_calls(ledger)[len(after) :]
-    assert len(added) == 3 and {c["template_name"] for c in added} == {"strict"}, "only the new reviewer is asked"
+    old_templates = {c["template_sha256"] for c in after}
+    assert len(added) == 2 and len({c["template_sha256"] for c in added} - old_templates) == 1, "only the new one"
     assert "decision:strict" in read_decisions(tmp_path / "d.csv").columns
 
 
 def test_repeated_answers_without_token_probabilities_are_votes(server: LlamaServer, tmp_path: Path) -> None:
     out = tmp_path / "v.csv"
     command = [
-        sys.executable, "-m", "winnow", "screen", str(RECORDS), "--protocol", str(PROTOCOL), "--limit", "2",
+        sys.executable, "-m", "winnow", "screen", str(RECORDS), "--protocol", str(PROTOCOL), "--limit", "1",
         "-m", "openai:smollm2", "--base-url", server.base_url, "--structured-output", "tools",
         "--samples", "3", "--temperature", "0.8", "--out", str(out), "--no-progress",
     ]  # fmt: skip
     done = subprocess.run(command, env=offline_env(), cwd=tmp_path, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     calls = ok_calls(tmp_path / "v.ledger.sqlite")
-    assert len(calls) == 6 and len({c["cache_key"] for c in calls}) == 6
+    assert len(calls) == 3 and len({c["cache_key"] for c in calls}) == 3
     table = read_decisions(out)
     for _, row in table.iterrows():
         source = str(row["confidence_source"])
         assert source.startswith("votes:"), "no token probabilities: the share of votes, never a guess"
         record_calls = [c for c in calls if c["record_id"] == str(row["record_id"])]
         includes = sum('"decision": "include"' in (c["parsed_json"] or "") for c in record_calls)
-        assert row["p_include"] == pytest.approx(includes / int(source.split(":")[1]), abs=1e-6)
+        assert float(row["p_include"]) == pytest.approx(includes / int(source.split(":")[1]), abs=1e-6)
