@@ -28,24 +28,10 @@ def server(llama_server: LlamaServer) -> LlamaServer:
 def test_screen_through_openai_backend(server: LlamaServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     out = tmp_path / "d.jsonl"
-    code = run_cli(
-        "screen",
-        DENNSTAEDT / "records.csv",
-        "--protocol",
-        DENNSTAEDT / "protocol.yaml",
-        "--model",
-        "openai:smollm2",
-        "--base-url",
-        server.base_url,
-        "--limit",
-        3,
-        "--out",
-        out,
-        "--concurrency",
-        2,
-        "--no-progress",
-    )
-    assert code == 0
+    args = ("screen", DENNSTAEDT / "records.csv", "--protocol", DENNSTAEDT / "protocol.yaml",
+            "--model", "openai:smollm2", "--base-url", server.base_url, "--limit", 3, "--out", out,
+            "--no-progress")  # fmt: skip
+    assert run_cli(*args, "--concurrency", 2) == 0
     table = read_decisions(out)
     assert list(table["record_id"]) == ["1", "2", "3"]
     assert set(table["decision"]) <= {"include", "exclude", "uncertain"}
@@ -56,24 +42,7 @@ def test_screen_through_openai_backend(server: LlamaServer, tmp_path: Path, monk
     refused = [c for c in all_calls(ledger) if not c["ok"]]
     assert all("json_schema" not in (c["error"] or "") for c in refused)
     n = len(all_calls(ledger))
-    assert (
-        run_cli(
-            "screen",
-            DENNSTAEDT / "records.csv",
-            "--protocol",
-            DENNSTAEDT / "protocol.yaml",
-            "--model",
-            "openai:smollm2",
-            "--base-url",
-            server.base_url,
-            "--limit",
-            3,
-            "--out",
-            out,
-            "--no-progress",
-        )
-        == 0
-    )
+    assert run_cli(*args) == 0
     assert len(all_calls(ledger)) == n
 
 
