@@ -200,3 +200,22 @@ def run_paper_stage(stage: Any, papers: Any, engine: Any) -> Any:
     from winnow.lifecycle import collect
 
     return collect(stage, stage.units_for(papers, engine.model), engine)
+
+
+def spawn_winnow(workdir: Path, args: list[str], *, columns: int = 80, timeout: float = 60) -> Any:
+    """``python -m winnow ARGS`` in a real pseudo-terminal (pexpect), the checkout's code, a plain terminal."""
+    import os
+    import sys
+
+    import pexpect
+
+    env = {**os.environ, "PYTHONPATH": str(REPO), "COLUMNS": str(columns), "LINES": "40", "TERM": "dumb"}
+    return pexpect.spawn(
+        sys.executable,
+        ["-m", "winnow", *args],
+        cwd=str(workdir),
+        env=env,
+        encoding="utf-8",
+        timeout=timeout,
+        dimensions=(40, columns),
+    )

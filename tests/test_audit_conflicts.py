@@ -6,11 +6,9 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import shutil
 import signal
 import sqlite3
-import sys
 from pathlib import Path
 
 import pytest
@@ -24,10 +22,9 @@ from winnow.cli.agree import audit
 from winnow.ledger import Ledger
 from winnow.screening.decisions import read_decisions
 
-from support import render_text
+from support import render_text, spawn_winnow
 
 PANEL = Path(__file__).parent / "fixtures" / "panel"
-ROOT = Path(__file__).resolve().parent.parent
 TWO_ORDER = ["r02", "r12", "r11", "r04", "r06", "r05", "r09"]
 
 
@@ -145,17 +142,8 @@ def test_usage_errors(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def _spawn(workdir: Path):  # type: ignore[no-untyped-def]
-    pexpect = pytest.importorskip("pexpect")
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "80", "LINES": "40", "TERM": "dumb"}
-    return pexpect.spawn(
-        sys.executable,
-        ["-m", "winnow", "audit", "decisions.csv", "--conflicts", "--adjudicate", "--who", "tester"],
-        cwd=str(workdir),
-        env=env,
-        encoding="utf-8",
-        timeout=60,
-        dimensions=(40, 80),
-    )
+    pytest.importorskip("pexpect")
+    return spawn_winnow(workdir, ["audit", "decisions.csv", "--conflicts", "--adjudicate", "--who", "tester"])
 
 
 def test_pty_kill_halfway_keeps_answers_and_resumes(workdir: Path) -> None:

@@ -6,32 +6,22 @@ resume at the first unsettled record.
 
 from __future__ import annotations
 
-import os
 import shutil
 import signal
 import sqlite3
-import sys
 from pathlib import Path
 
 import pytest
 
+from support import spawn_winnow
+
 pexpect = pytest.importorskip("pexpect")
 
 FIXTURES = Path(__file__).parent / "fixtures" / "agreement"
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def spawn(workdir: Path) -> pexpect.spawn:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "80", "LINES": "40", "TERM": "dumb"}
-    return pexpect.spawn(
-        sys.executable,
-        ["-m", "winnow", "audit", "decisions.csv", "--gold", "gold.csv", "--adjudicate", "--who", "tester"],
-        cwd=str(workdir),
-        env=env,
-        encoding="utf-8",
-        timeout=60,
-        dimensions=(40, 80),
-    )
+    return spawn_winnow(workdir, ["audit", "decisions.csv", "--gold", "gold.csv", "--adjudicate", "--who", "tester"])
 
 
 def rows(ledger: Path) -> list[tuple[str, str, str, str, str]]:

@@ -8,16 +8,14 @@ the methods-section report.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import signal
 import sqlite3
-import sys
 from pathlib import Path
 
 import pytest
 
-from support import run_cli
+from support import run_cli, spawn_winnow
 
 pexpect = pytest.importorskip("pexpect")
 
@@ -31,16 +29,8 @@ def copy_fixture(workdir: Path) -> None:
 
 
 def spawn(workdir: Path) -> pexpect.spawn:
-    env = {**os.environ, "COLUMNS": "100", "LINES": "40", "TERM": "dumb"}
-    return pexpect.spawn(
-        sys.executable,
-        ["-m", "winnow", "prioritise", "records.csv", "--protocol", "protocol.yaml", "--embeddings", "off"],
-        cwd=str(workdir),
-        env=env,
-        encoding="utf-8",
-        timeout=120,
-        dimensions=(40, 100),
-    )
+    args = ["prioritise", "records.csv", "--protocol", "protocol.yaml", "--embeddings", "off"]
+    return spawn_winnow(workdir, args, columns=100, timeout=120)
 
 
 def answers(ledger: Path) -> list[tuple[str, str, str]]:

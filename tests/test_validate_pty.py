@@ -7,17 +7,16 @@ must find the same sample, say how far it got, and ask for the next record.
 from __future__ import annotations
 
 import csv
-import os
 import signal
 import sqlite3
-import sys
 from pathlib import Path
 
 import pytest
 
+from support import spawn_winnow
+
 pexpect = pytest.importorskip("pexpect")
 
-ROOT = Path(__file__).resolve().parent.parent
 PROMPT = r"\(q\)uit, optional note after a space > "
 
 
@@ -31,16 +30,8 @@ def make_run(workdir: Path) -> None:
 
 
 def spawn(workdir: Path) -> pexpect.spawn:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "100", "LINES": "40", "TERM": "dumb"}
-    return pexpect.spawn(
-        sys.executable,
-        ["-m", "winnow", "validate", "decisions.csv", "--seed", "11", "--sample", "6", "--who", "tester"],
-        cwd=str(workdir),
-        env=env,
-        encoding="utf-8",
-        timeout=60,
-        dimensions=(40, 100),
-    )
+    args = ["validate", "decisions.csv", "--seed", "11", "--sample", "6", "--who", "tester"]
+    return spawn_winnow(workdir, args, columns=100)
 
 
 def shown_record(child: pexpect.spawn) -> str:
