@@ -1,21 +1,26 @@
 """Learners that see the records differently, each kept and scored on its own.
 
 Every learner turns the labels so far into one score per record; only the order
-of those scores matters, because the combiner (``screening/hedge.py``) works on
-within-corpus percentiles. A learner that cannot score yet (one class labelled)
-returns ``None`` and sleeps until it can.
+of those scores matters, because the combiners (``screening/bandit.py``,
+``screening/hedge.py``) work on within-corpus percentiles. A learner that cannot
+score yet (one class labelled) returns ``None`` and sleeps until it can.
 
 The learned ones differ in what they look at and how they generalise:
 
-- ``tfidf-logistic``: logistic regression on TF-IDF 1-2-grams, includes weighted 10:1
-  (winnow's ranker until now);
-- ``tfidf-svm``: a linear SVM with C = 0.11 and includes weighted 9.8:1 on the same
-  features (ASReview's default classifier and balance, ``elas_u4``);
+- ``tfidf-svm``: a linear SVM with C = 0.11 and includes weighted 9.8:1 on TF-IDF
+  1-2-grams (ASReview's default classifier and balance, ``elas_u4``);
+- ``joint-svm``: the same SVM on TF-IDF with the MiniLM sentence embeddings beside it,
+  so it can match records that say the same thing in other words;
+- ``tfidf-logistic`` and ``joint-logistic``: logistic regression (C = 1, includes 10:1)
+  on the same two feature sets (``tfidf-logistic`` was winnow's ranker until issue 15);
 - ``tfidf-bayes``: multinomial naive Bayes, alpha 3.822 (ASReview's earlier default),
   which ranks by term evidence rather than a margin;
-- ``embedding-logistic``: logistic regression on MiniLM sentence embeddings,
-  standardised and fitted on their own, never appended to the sparse TF-IDF columns.
+- ``embedding-logistic``: logistic regression on the MiniLM embeddings alone,
+  standardised;
+- ``mean-of-learners``: the others' mean percentile, as one more ranker to choose.
 
+The defaults (``screening/ranking.py``) are ``tfidf-svm``, ``joint-svm`` and their mean;
+the rest were measured against them (docs/benchmarks.md, 8.1 and 8.2).
 The fixed ones are the zero-shot prior and, with ``--from-run``, the LLM's P(include).
 """
 
@@ -27,7 +32,7 @@ from functools import lru_cache, partial
 from typing import Any, Protocol
 
 import numpy as np
-from scipy.sparse import csr_matrix
+from scipy.sparse import csr_matrix, hstack
 from sklearn.linear_model import LogisticRegression
 from sklearn.svm import LinearSVC
 from threadpoolctl import ThreadpoolController
@@ -119,6 +124,23 @@ def embedding_logistic(embeddings: np.ndarray, seed: int = 0) -> LinearLearner:
     return LinearLearner("embedding-logistic", standardised(embeddings), model)
 
 
+def joint_features(matrix: csr_matrix, embeddings: np.ndarray) -> csr_matrix:
+    """TF-IDF and the unit-length MiniLM vectors side by side: both have norm 1 per record, neither drowns the other."""
+    return hstack([matrix, csr_matrix(np.asarray(embeddings, dtype=np.float64))], format="csr")
+
+
+def joint_logistic(matrix: csr_matrix, embeddings: np.ndarray, seed: int = 0) -> LinearLearner:
+    """``tfidf-logistic``'s model on the joint features."""
+    model = partial(LogisticRegression, C=1.0, solver="liblinear", random_state=seed)
+    return LinearLearner("joint-logistic", joint_features(matrix, embeddings), model)
+
+
+def joint_svm(matrix: csr_matrix, embeddings: np.ndarray, seed: int = 0) -> LinearLearner:
+    """``tfidf-svm``'s model (ASReview's settings) on the joint features."""
+    model = partial(LinearSVC, C=0.11, random_state=seed)
+    return LinearLearner("joint-svm", joint_features(matrix, embeddings), model, ratio=9.8)
+
+
 @dataclass
 class TfidfBayes:
     """Multinomial naive Bayes, written out: sklearn's checks cost more than the two sparse products."""
@@ -144,6 +166,22 @@ class TfidfBayes:
         return np.asarray(self.matrix @ (log_word[1] - log_word[0]) + (log_class[1] - log_class[0]))
 
 
+@dataclass
+class MeanOfLearners:
+    """The other learners' mean percentile, as one more ranker to choose.
+
+    Averaging rankers that err differently is often steadier than any one of
+    them; as its own arm, the combiner can pick the average where it ranks this
+    review best. The ranker fills it in from the others after each refit.
+    """
+
+    name: str = "mean-of-learners"
+    learned: bool = field(default=True, init=False)
+
+    def scores(self, labelled: np.ndarray, y: np.ndarray) -> np.ndarray | None:
+        return None
+
+
 def standardised(vectors: np.ndarray) -> np.ndarray:
     """Zero mean, unit variance per dimension over the whole record set (no labels used)."""
     x = np.asarray(vectors, dtype=np.float64)
@@ -152,7 +190,14 @@ def standardised(vectors: np.ndarray) -> np.ndarray:
     return np.asarray((x - x.mean(axis=0)) / spread)
 
 
-LEARNED = ("tfidf-logistic", "tfidf-svm", "tfidf-bayes", "embedding-logistic")
+KNOWN = (
+    "tfidf-logistic",
+    "tfidf-svm",
+    "tfidf-bayes",
+    "embedding-logistic",
+    "joint-logistic",
+    "joint-svm",
+)
 
 
 def build_learners(
@@ -168,6 +213,8 @@ def build_learners(
         "tfidf-svm": lambda: tfidf_svm(tfidf, seed),
         "tfidf-bayes": lambda: TfidfBayes(tfidf),
         "embedding-logistic": lambda: None if embeddings is None else embedding_logistic(embeddings, seed),
+        "joint-logistic": lambda: None if embeddings is None else joint_logistic(tfidf, embeddings, seed),
+        "joint-svm": lambda: None if embeddings is None else joint_svm(tfidf, embeddings, seed),
     }
     unknown = [n for n in names if n not in makers]
     if unknown:

@@ -1,17 +1,19 @@
-"""Put the likely includes first: a zero-shot prior, then learners weighted by how they do on this review.
+"""Put the likely includes first: a zero-shot prior, then learners chosen by how they do on this review.
 
-Before any label exists the order comes from the protocol alone: TF-IDF and
-(when the ``embeddings`` extra is installed) sentence-embedding similarity
-between the criteria and each record, plus P(include) from an earlier LLM run
-when one is given. As the reviewer labels records, several learners that see the
-records differently (``screening/learners.py``) learn from those labels, and Hedge
-(``screening/hedge.py``) weights each one by how high it had ranked the records the
-reviewer then labelled include. Scores are fused as within-corpus percentiles, so
-no learner needs calibrated probabilities.
+Before any label exists the order comes from the protocol alone: TF-IDF
+similarity between the criteria and each record (and MiniLM similarity when asked
+for), plus P(include) from an earlier LLM run when one is given. As the reviewer
+labels records, several learners that see the records differently
+(``screening/learners.py``) learn from those labels. By default Thompson sampling
+(``screening/bandit.py``) draws the learner that shows the next record, crediting
+each learner with the labels of the records it would have shown; Hedge
+(``screening/hedge.py``), which weights each learner by how high it had ranked the
+includes, is the other combiner. Scores are compared as within-corpus
+percentiles, so no learner needs calibrated probabilities.
 
-The learners, the weights and the refit schedule are deterministic for a given
-sequence of labels, which is what lets ``winnow simulate`` reproduce its figures
-from a seed.
+The learners, the draws and the refit schedule are deterministic for a given
+sequence of labels and seed, which is what lets ``winnow simulate`` reproduce its
+figures from a seed.
 """
 
 from __future__ import annotations
@@ -29,17 +31,30 @@ from sklearn.metrics.pairwise import cosine_similarity
 from winnow import embeddings as emb
 from winnow.protocol import LoadedProtocol, Protocol
 from winnow.records import Record
+from winnow.screening.bandit import ThompsonArms
 from winnow.screening.hedge import Hedge, fuse, rank_loss
-from winnow.screening.learners import LEARNED, Fixed, Learner, build_learners
+from winnow.screening.learners import Fixed, Learner, MeanOfLearners, build_learners
 
 EmbeddingChoice = Literal["auto", "on", "off"]
+Combiner = Literal["hedge", "thompson"]
 
-# Global settings, chosen by leave-one-dataset-out over the 17 shared sets (docs/benchmarks.md, 8).
-DEFAULT_LEARNERS: tuple[str, ...] = LEARNED
+# Global settings, measured leave-one-dataset-out over the 17 shared sets (docs/benchmarks.md, 8.2):
+# a linear SVM on TF-IDF and one on TF-IDF with the MiniLM vectors beside it, plus their mean,
+# as arms of Thompson sampling (`ts-svm-jsvm-mean`: the best mean WSS@95 over all 17 sets and
+# 5 seeds among the configs run in full; docs/benchmarks.md, 8.2, says how it was picked).
+# Without the embeddings extra only the TF-IDF SVM is left.
+DEFAULT_LEARNERS: tuple[str, ...] = ("tfidf-svm", "joint-svm")
+DEFAULT_COMBINER: Combiner = "thompson"
+DEFAULT_MEAN_ARM = True
+# A learner is credited with a label when it would have shown that record itself (team-draft credit).
+DEFAULT_CREDIT_DEPTH = 1
+# Whether the MiniLM similarity joins the zero-shot prior when embeddings are on.
+DEFAULT_EMBEDDING_PRIOR = False
+# Hedge's settings (the combiner of docs/benchmarks.md, 8.1), kept for `combiner="hedge"`.
 DEFAULT_ETA = 4.0
+DEFAULT_SHARE = 0.05
 # How many labels it takes for the learners to weigh as much as the zero-shot prior.
 DEFAULT_HALF_LIFE = 10.0
-DEFAULT_SHARE = 0.05
 
 
 def record_text(record: Record) -> str:
@@ -98,11 +113,13 @@ class Prior:
     llm: np.ndarray | None = None
 
 
-def zero_shot_prior(features: Features, llm_p_include: np.ndarray | None = None) -> Prior:
-    """Mean percentile of every zero-shot signal there is."""
+def zero_shot_prior(
+    features: Features, llm_p_include: np.ndarray | None = None, *, embedding_similarity: bool = True
+) -> Prior:
+    """Mean percentile of the zero-shot signals asked for: TF-IDF and MiniLM similarity, the LLM's P(include)."""
     parts: list[np.ndarray] = [percentile(cosine_similarity(features.tfidf, features.query_tfidf).ravel())]
     names = ["tfidf-similarity"]
-    if features.embeddings is not None and features.query_embedding is not None:
+    if embedding_similarity and features.embeddings is not None and features.query_embedding is not None:
         similarity = features.embeddings @ features.query_embedding.ravel()
         parts.append(percentile(similarity))
         names.append("embedding-similarity")
@@ -128,10 +145,24 @@ class RankerConfig:
     eta: float = DEFAULT_ETA
     half_life: float = DEFAULT_HALF_LIFE
     share: float = DEFAULT_SHARE
+    refit_on_include: bool = False
+    combiner: Combiner = DEFAULT_COMBINER
+    discount: float = 1.0
+    credit_depth: int = DEFAULT_CREDIT_DEPTH
+    mean_arm: bool = DEFAULT_MEAN_ARM
 
 
 def describe_combiner(config: RankerConfig) -> str:
     """The combiner and its settings, as a report names them."""
+    if config.combiner == "thompson":
+        return (
+            f"Thompson sampling over the learners (Thompson 1933; Agrawal & Goyal 2012): before each record one "
+            f"learner is drawn from Beta(1 + hits, 1 + misses) and shows its own top unread record; the learners "
+            f"that had the record read among their top {config.credit_depth} unread take its label (team-draft "
+            f"credit, Radlinski, Kurup & Joachims 2008), counts discounted by {config.discount:g} per label; each "
+            f"learner's order is blended with the zero-shot prior, whose weight is "
+            f"{config.half_life:g}/(labels + {config.half_life:g})"
+        )
     return (
         f"Hedge (exponential weights, Freund & Schapire 1997) over the learners' percentile ranks, "
         f"learning rate {config.eta:g}, Fixed Share {config.share:g} (Herbster & Warmuth 1998), "
@@ -142,7 +173,7 @@ def describe_combiner(config: RankerConfig) -> str:
 
 @dataclass
 class Ranker:
-    """Scores every record from the learners, weighted by how they have ranked this review's includes.
+    """Orders the records from the learners, each judged by how it has done on this review's labels.
 
     ``refit_due`` keeps the cost of a long session linear-ish: the learners are
     refitted after every label while labels are few (when each one moves the
@@ -157,6 +188,7 @@ class Ranker:
     config: RankerConfig = field(default_factory=RankerConfig)
     experts: list[Learner] = field(init=False, repr=False)
     hedge: Hedge = field(init=False, repr=False)
+    arms: ThompsonArms = field(init=False, repr=False)
     _percentiles: np.ndarray = field(init=False, repr=False)
     _awake: np.ndarray = field(init=False, repr=False)
     _read: np.ndarray = field(init=False, repr=False)
@@ -170,7 +202,8 @@ class Ranker:
         learned = build_learners(
             self.config.learners, tfidf=self.features.tfidf, embeddings=self.features.embeddings, seed=self.seed
         )
-        self.experts = [*fixed, *learned]
+        mean: list[Learner] = [MeanOfLearners()] if self.config.mean_arm and len(learned) > 1 else []
+        self.experts = [*fixed, *learned, *mean]
         self.hedge = Hedge.over(
             [e.name for e in self.experts],
             [not e.learned for e in self.experts],
@@ -178,6 +211,7 @@ class Ranker:
             prior_share=1 / len(self.config.learners) if fixed else 0.0,
             share=self.config.share,
         )
+        self.arms = ThompsonArms(self.hedge.names, discount=self.config.discount)
         self._percentiles = np.zeros((len(self.experts), self.n))
         self._awake = np.zeros(len(self.experts), dtype=bool)
         for k, expert in enumerate(self.experts):
@@ -194,9 +228,11 @@ class Ranker:
     def names(self) -> tuple[str, ...]:
         return self.hedge.names
 
-    def refit_due(self, n_labels: int) -> bool:
+    def refit_due(self, n_labels: int, include_since_fit: bool = False) -> bool:
         if self._fitted_at < 0 or n_labels <= 100:
             return n_labels != self._fitted_at
+        if include_since_fit and self.config.refit_on_include:
+            return True
         return n_labels - self._fitted_at >= max(1, int(0.02 * n_labels))
 
     def learn(self, labelled: Sequence[int], labels: Sequence[bool]) -> None:
@@ -210,7 +246,9 @@ class Ranker:
             self._read[order[: self._seen]] = True
             for j in range(self._seen, len(y)):
                 record = int(order[j])
-                if y[j] and self._awake.any():
+                if self.config.combiner == "thompson" and self._awake.any():
+                    self.arms.update(self._would_show(record, j), bool(y[j]))
+                if y[j] and self._awake.any() and self.config.combiner == "hedge":
                     losses = np.array(
                         [
                             rank_loss(self._percentiles[k], record, ~self._read) if self._awake[k] else 0.0
@@ -220,28 +258,57 @@ class Ranker:
                     self.hedge.update(losses, self._awake)
                 self._read[record] = True
             self._seen = len(y)
-        if self.refit_due(len(y)):
+        include_since_fit = self._fitted_at >= 0 and bool(y[self._fitted_at :].any())
+        if self.refit_due(len(y), include_since_fit):
             self._refit(order, y)
+
+    def _arm_scores(self, k: int, n_labels: int) -> np.ndarray:
+        weight = self.weight_of_learning(n_labels)
+        return np.asarray(weight * self._percentiles[k] + (1 - weight) * self.prior.score)
+
+    def _would_show(self, record: int, n_labels: int) -> np.ndarray:
+        """Which awake learners had ``record`` among their own top ``credit_depth`` unread records.
+
+        Depth 1 is team-draft credit: the learners that would have shown this very record.
+        """
+        unread = ~self._read
+        flags = np.zeros(len(self.experts), dtype=bool)
+        for k in np.flatnonzero(self._awake):
+            scores = self._arm_scores(int(k), n_labels)
+            above = int(np.count_nonzero(scores[unread] > scores[record]))
+            flags[k] = above < self.config.credit_depth
+        return flags
 
     def _refit(self, order: np.ndarray, y: np.ndarray) -> None:
         self._fitted_at = len(y)
+        fitted = []
         for k, expert in enumerate(self.experts):
-            if not expert.learned:
+            if not expert.learned or isinstance(expert, MeanOfLearners):
                 continue
             raw = expert.scores(order, y)
             self._awake[k] = raw is not None
             if raw is not None:
                 self._percentiles[k] = percentile(raw)
+                fitted.append(k)
+        if isinstance(self.experts[-1], MeanOfLearners):
+            self._awake[-1] = bool(fitted)
+            if fitted:
+                self._percentiles[-1] = percentile(self._percentiles[fitted].mean(axis=0))
 
     def weights(self, n_labels: int) -> dict[str, float]:
         """Each ranker's share of the score now: the zero-shot prior, then every learner (0 while it sleeps)."""
         learning = self.weight_of_learning(n_labels)
-        hedge = self.hedge.weights(self._awake) if self._awake.any() else np.zeros(len(self.names))
+        hedge = self._combiner_weights() if self._awake.any() else np.zeros(len(self.names))
         shares = {
             "zero-shot-prior": 1 - learning,
             **{n: learning * float(w) for n, w in zip(self.names, hedge, strict=True)},
         }
         return {name: round(share, 6) for name, share in shares.items()}
+
+    def _combiner_weights(self) -> np.ndarray:
+        if self.config.combiner == "thompson":
+            return self.arms.shares(self._awake)
+        return self.hedge.weights(self._awake)
 
     def weight_of_learning(self, n_labels: int) -> float:
         if not self._awake.any():
@@ -253,23 +320,35 @@ class Ranker:
         weight = self.weight_of_learning(n_labels)
         if weight == 0.0:
             return self.prior.score
-        return np.asarray(
-            weight * fuse(self._percentiles, self.hedge.weights(self._awake)) + (1 - weight) * self.prior.score
-        )
+        fused = fuse(self._percentiles, self.hedge.weights(self._awake))
+        return np.asarray(weight * fused + (1 - weight) * self.prior.score)
 
     def next_unread(self, read: np.ndarray, n_labels: int) -> int:
-        """The highest-scoring record not yet read; ties go to the earlier record."""
+        """The highest-scoring record not yet read; ties go to the earlier record.
+
+        With the Thompson combiner, one learner drawn for this label shows its own top record.
+        """
+        if self.config.combiner == "thompson" and self._awake.any():
+            arm = self.arms.choose(self._awake, (self.seed, n_labels))
+            scores = np.where(read, -np.inf, self._arm_scores(arm, n_labels))
+            return int(np.argmax(scores))
         scores = np.where(read, -np.inf, self.scores(n_labels))
         return int(np.argmax(scores))
 
     def state(self) -> dict[str, Any]:
         """What a resumed session needs to avoid replaying every label: losses so far and how many labels."""
-        return {"seen": self._seen, **self.hedge.state()}
+        return {"seen": self._seen, **self.hedge.state(), "arms": self.arms.state()}
 
     def restore(self, state: Mapping[str, Any], n_labels: int) -> bool:
         """Take back saved losses; False when they do not fit this ranker or these labels."""
-        seen = state.get("seen")
-        if not isinstance(seen, int) or not 0 <= seen <= n_labels or not self.hedge.restore(dict(state)):
+        seen, arms = state.get("seen"), state.get("arms")
+        if not isinstance(seen, int) or not 0 <= seen <= n_labels:
+            return False
+        if self.config.combiner == "thompson" and not (
+            isinstance(arms, dict) and arms.get("names") == list(self.names)
+        ):
+            return False
+        if not self.hedge.restore(dict(state)) or (isinstance(arms, dict) and not self.arms.restore(arms)):
             return False
         self._seen = seen
         return True
@@ -308,4 +387,5 @@ def ranking_inputs(
             note = f"not installed, TF-IDF only ({emb.EXTRA_HINT})"
     features = build_features(texts, query, embeddings=vectors, query_embedding=query_vector)
     llm = llm_scores([r.record_id for r in records], p_include or {})
-    return RankingInputs(features=features, prior=zero_shot_prior(features, llm), embeddings_note=note)
+    prior = zero_shot_prior(features, llm, embedding_similarity=DEFAULT_EMBEDDING_PRIOR)
+    return RankingInputs(features=features, prior=prior, embeddings_note=note)

@@ -16,6 +16,17 @@ DENNSTAEDT = GOLD / "dennstaedt_2024_cdss_ro"
 SHARED = REPO.parent / "shared"
 SHARED_PDFS = SHARED / "data" / "pdfs"
 
+# A tiny review for the ranker tests: includes are about statins and cholesterol; excludes about
+# knee surgery and football. The first four are labelled in the tests; 4 and 5 are not.
+STATIN_TEXTS = [
+    "statin therapy lowers ldl cholesterol in adults",
+    "atorvastatin and cholesterol outcomes trial",
+    "knee arthroscopy outcomes after surgery",
+    "football injuries of the knee",
+    "rosuvastatin cholesterol lowering randomised trial",
+    "surgery for football knee ligament",
+]
+
 
 def gold_quotes(path: Path) -> list[tuple[str, str, str, int]]:
     """(file, field, quote, page) for every quote in an extraction gold file (JSON lines)."""

@@ -19,17 +19,11 @@ from winnow.screening.prioritise import Session
 from winnow.screening.ranking import Features, Prior, Ranker, RankerConfig, ranking_inputs
 from winnow.screening.stopping import StoppingRule
 
+from support import STATIN_TEXTS
+
 FIXTURE = Path(__file__).parent / "fixtures" / "prioritise"
 
-# Includes are about statins and cholesterol; excludes about knee surgery and football.
-TEXTS = [
-    "statin therapy lowers ldl cholesterol in adults",
-    "atorvastatin and cholesterol outcomes trial",
-    "knee arthroscopy outcomes after surgery",
-    "football injuries of the knee",
-    "rosuvastatin cholesterol lowering randomised trial",  # unlabelled include
-    "surgery for football knee ligament",  # unlabelled exclude
-]
+TEXTS = STATIN_TEXTS
 LABELLED = np.array([0, 1, 2, 3])
 Y = np.array([1, 1, 0, 0])
 
@@ -106,7 +100,8 @@ def small_features() -> Features:
 
 def test_cold_start_is_the_prior() -> None:
     prior = Prior(score=np.array([0.1, 0.2, 0.3, 0.9, 0.5, 0.4]), components=("tfidf-similarity",))
-    ranker = Ranker(small_features(), prior, config=RankerConfig(learners=("tfidf-logistic", "tfidf-bayes")))
+    config = RankerConfig(learners=("tfidf-logistic", "tfidf-bayes"), combiner="hedge", mean_arm=False)
+    ranker = Ranker(small_features(), prior, config=config)
     ranker.learn([], [])
     assert np.array_equal(ranker.scores(0), prior.score)
     assert ranker.next_unread(np.zeros(6, dtype=bool), 0) == 3
@@ -118,7 +113,13 @@ def test_cold_start_is_the_prior() -> None:
 
 def test_ranker_weights_the_learners_by_their_losses_and_names_them() -> None:
     prior = Prior(score=np.array([0.6, 0.5, 0.9, 0.8, 0.2, 0.1]), components=("tfidf-similarity",))
-    config = RankerConfig(learners=("tfidf-logistic", "tfidf-svm", "tfidf-bayes"), eta=4.0, half_life=1.0)
+    config = RankerConfig(
+        learners=("tfidf-logistic", "tfidf-svm", "tfidf-bayes"),
+        eta=4.0,
+        half_life=1.0,
+        combiner="hedge",
+        mean_arm=False,
+    )
     ranker = Ranker(small_features(), prior, config=config)
     order, labels = [0, 2], [True, False]
     read = np.zeros(6, dtype=bool)

@@ -126,12 +126,13 @@ def test_simulate_names_the_learners_and_their_final_weights(
     run = pd.DataFrame({"record_id": frame["record_id"], "decision": "exclude", "p_include": "0.2"})
     run.to_csv(tmp_path / "decisions.csv", index=False)
     report = simulate_json(tmp_path, capsys, "--from-run", str(tmp_path / "decisions.csv"))
-    expected = ["zero-shot-prior", "llm-p-include", "tfidf-logistic", "tfidf-svm", "tfidf-bayes"]
+    # The default learners less the one that needs embeddings (off here), and the LLM as a fixed ranker.
+    expected = ["zero-shot-prior", "llm-p-include", "tfidf-svm"]
     assert report["ranking"]["learners"] == expected
-    assert "Hedge" in report["ranking"]["combiner"]
+    assert "Thompson sampling" in report["ranking"]["combiner"]
     for seed in report["seeds"]:
         assert list(seed["final_weights"]) == expected
         assert sum(seed["final_weights"].values()) == pytest.approx(1.0, abs=1e-5)
     code = simulate("--seeds", "1", "--no-plot")
     out = capsys.readouterr().out
-    assert code == 0 and "final Hedge weights" in out and "tfidf-bayes" in out
+    assert code == 0 and "tfidf-svm" in out and "Combiner: Thompson sampling" in out

@@ -4,14 +4,14 @@
 
 The records are the first 5,000 rows of three shared sets joined (Kwok 2020, Cohen ACE
 inhibitors, Cohen triptans) with their gold labels as the scripted reviewer, screened
-under Kwok's protocol through ``winnow.screening.prioritise.Session`` with a real ledger,
-every learner on (TF-IDF logistic, SVM, naive Bayes and the embedding learner). The
+under Kwok's protocol through ``winnow.screening.prioritise.Session`` with a real ledger and
+the default ranker (the learners and combiner of ``screening/ranking.py``, embeddings on). The
 embedding vectors are random unit vectors of MiniLM's 384 dimensions: embedding is done
 once per record set and cached, so it is not part of the wait after a label, and only the
 shape of the vectors matters to the fit. Measured:
 
 - the wait after each answer: ``Session.answer`` (ledger write, stopping test) plus
-  ``Session.next_record`` (Hedge update, refit when due, next record), for the first
+  ``Session.next_record`` (combiner update, refit when due, next record), for the first
   ``--steps`` labels (a refit after every label) and for ``--steps`` labels after
   ``--late-labels`` answers (refits every 2 % more labels);
 - resuming: opening the session again with 300 and with ``--late-labels`` answers stored,
