@@ -4,6 +4,7 @@
     python bench/prioritise/learners_loo.py select --only-seeds 0  # every config, read to 95 % recall
     python bench/prioritise/learners_loo.py run --configs NAME     # the chosen config, full simulations
     python bench/prioritise/learners_loo.py report                 # LOO choice, table, bench/results JSON
+    python bench/prioritise/learners_loo.py report --finalists 5   # two rounds: best 5 on seed 0, then 5 seeds
 
 ``select`` reads every (config, dataset, seed) only until 95 % recall, which is all WSS@95
 needs, and caches it in ``bench/prioritise/cache/select/``. ``run`` simulates in full with
@@ -15,7 +16,9 @@ over the other 16 sets' ``select`` runs (their first ``--select-seeds`` seeds) a
 that config's full runs on the held-out set over all ``--seeds`` seeds (leave-one-dataset-out),
 beside ASReview's orders from ``bench/results/asreview.json`` scored by the same function
 (``compare_asreview.figures``, over every row of the CSV, as section 8's first table), with
-the best-in-hindsight configs shown only for comparison.
+the best-in-hindsight configs shown only for comparison. ``--finalists K`` chooses in two
+rounds of successive halving instead: the best K on the first round's seeds go on to all
+``--seeds`` seeds of the other sets (their ``select`` runs must exist for those seeds).
 """
 
 from __future__ import annotations
@@ -267,8 +270,31 @@ def selected(config: str, name: str, seeds: int) -> float | None:
     return float(np.mean([json.loads(p.read_text())["wss_95"] for p in paths]))
 
 
-def report(seeds: int, select_seeds: int) -> None:
-    """Choose on the other sets' select runs (first ``select_seeds`` seeds); report the held-out set's full runs."""
+def choose(configs: list[str], others: list[str], select_seeds: int, finalists: int, seeds: int) -> str:
+    """The config for a held-out set, from the other sets only.
+
+    With ``finalists`` = 0: the best mean WSS@95 over the other sets' first
+    ``select_seeds`` seeds. Otherwise two rounds of successive halving (Karnin, Koren
+    and Somekh 2013, ICML; Jamieson and Talwalkar 2016, AISTATS): the best
+    ``finalists`` on those seeds go on to all ``seeds`` seeds of the other sets, and
+    the best mean there is chosen. One seed's noise is then not enough to win.
+    """
+
+    def mean(config: str, n_seeds: int) -> float:
+        values = [selected(config, n, n_seeds) for n in others]
+        if any(v is None for v in values):
+            raise SystemExit(f"{config}: select runs missing for seeds 0-{n_seeds - 1}; run `select` for them")
+        return float(np.mean(values))  # type: ignore[arg-type]
+
+    ranked = sorted(configs, key=lambda c: (-mean(c, select_seeds), configs.index(c)))
+    if finalists <= 0:
+        return ranked[0]
+    final = ranked[:finalists]
+    return max(final, key=lambda c: (mean(c, seeds), -configs.index(c)))
+
+
+def report(seeds: int, select_seeds: int, finalists: int = 0) -> None:
+    """Choose on the other sets' select runs; report the held-out set's full runs."""
     names = [d.name for d in DATASETS]
     configs = [c for c in CONFIGS if all(selected(c, n, select_seeds) is not None for n in names)]
     if not configs:
@@ -279,7 +305,7 @@ def report(seeds: int, select_seeds: int) -> None:
     runs: dict[tuple[str, str, int], dict[str, Any]] = {}
     for held_out in names:
         others = [n for n in names if n != held_out]
-        chosen = max(configs, key=lambda c: (np.mean([score[(c, n)] for n in others]), -configs.index(c)))
+        chosen = choose(configs, others, select_seeds, finalists, seeds)
         missing = [s for s in range(seeds) if not (RUNS / chosen / f"{held_out}__seed{s}.json").is_file()]
         if missing:
             raise SystemExit(f"{held_out}: config {chosen} was chosen; run it for seeds {missing}")
@@ -331,6 +357,7 @@ def report(seeds: int, select_seeds: int) -> None:
         "mean_wss95_loo": float(np.mean([r["wss95"] for r in rows])),
         "mean_wss95_asreview": float(np.mean([r["wss95_asreview"] for r in rows])),
         "selection_seeds": select_seeds,
+        "finalists": finalists,
         f"mean_wss95_per_config_in_hindsight_first_{select_seeds}_seeds": hindsight,
         f"mean_wss95_in_hindsight_full_runs_{seeds}_seeds": full,
         "datasets_lower_than_asreview": lower,
@@ -345,7 +372,8 @@ def report(seeds: int, select_seeds: int) -> None:
             c: float(np.mean([r["cpu_seconds"] for k, r in runs.items() if k[0] == c])) for c in {k[0] for k in runs}
         },
     }
-    write_results("prioritise_learners_loo", {"summary": summary, "datasets": rows})
+    name = "prioritise_learners_loo" + (f"_finalists{finalists}" if finalists else "")
+    write_results(name, {"summary": summary, "datasets": rows})
     print(
         "| dataset | N | inc | config (LOO) | WSS@95 winnow | WSS@95 ASReview | read to 95% winnow | ASReview "
         "| buscar stops ≥ target | work saved at stop |"
@@ -371,10 +399,16 @@ def main() -> None:
     parser.add_argument(
         "--select-seeds", type=int, default=1, help="report: seeds 0..K-1 of the other sets choose the config"
     )
+    parser.add_argument(
+        "--finalists",
+        type=int,
+        default=0,
+        help="report: the best K on --select-seeds go on to all --seeds seeds of the other sets (0: one round)",
+    )
     parser.add_argument("--jobs", type=int, default=2, help="processes (one per core; no other job beside it)")
     args = parser.parse_args()
     if args.action == "report":
-        report(args.seeds, args.select_seeds)
+        report(args.seeds, args.select_seeds, args.finalists)
         return
     names = [d.name for d in DATASETS if args.datasets is None or d.name in args.datasets]
     # Large sets first, so the pool ends on short jobs.
