@@ -155,13 +155,17 @@ class RankerConfig:
 def describe_combiner(config: RankerConfig) -> str:
     """The combiner and its settings, as a report names them."""
     if config.combiner == "thompson":
+        credited = (
+            "every learner that would have shown the record read takes its label"
+            if config.credit_depth == 1
+            else f"every learner that had the record read among its top {config.credit_depth} unread takes its label"
+        )
+        decay = "" if config.discount == 1 else f", counts discounted by {config.discount:g} per label"
         return (
             f"Thompson sampling over the learners (Thompson 1933; Agrawal & Goyal 2012): before each record one "
-            f"learner is drawn from Beta(1 + hits, 1 + misses) and shows its own top unread record; the learners "
-            f"that had the record read among their top {config.credit_depth} unread take its label (team-draft "
-            f"credit, Radlinski, Kurup & Joachims 2008), counts discounted by {config.discount:g} per label; each "
-            f"learner's order is blended with the zero-shot prior, whose weight is "
-            f"{config.half_life:g}/(labels + {config.half_life:g})"
+            f"learner is drawn from Beta(1 + hits, 1 + misses) and shows its own top unread record; {credited} "
+            f"(team-draft credit, Radlinski, Kurup & Joachims 2008){decay}; each learner's order is blended with "
+            f"the zero-shot prior, whose weight is {config.half_life:g}/(labels + {config.half_life:g})"
         )
     return (
         f"Hedge (exponential weights, Freund & Schapire 1997) over the learners' percentile ranks, "
