@@ -320,11 +320,16 @@ class Ranker:
         return n_labels / (n_labels + self.config.half_life)
 
     def scores(self, n_labels: int) -> np.ndarray:
-        """The prior's percentile blended with the learners' Hedge-weighted fusion."""
+        """The prior's percentile blended with the learners' fusion, each weighted as ``weights`` reports it.
+
+        This is the order itself under Hedge. Under Thompson sampling each record is shown by
+        one drawn learner instead, and this is the learners' mean order, each weighted by its
+        chance of being drawn: a summary, not the order the reviewer sees.
+        """
         weight = self.weight_of_learning(n_labels)
         if weight == 0.0:
             return self.prior.score
-        fused = fuse(self._percentiles, self.hedge.weights(self._awake))
+        fused = fuse(self._percentiles, self._combiner_weights())
         return np.asarray(weight * fused + (1 - weight) * self.prior.score)
 
     def next_unread(self, read: np.ndarray, n_labels: int) -> int:
