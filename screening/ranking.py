@@ -262,7 +262,7 @@ class Ranker:
                     self.hedge.update(losses, self._awake)
                 self._read[record] = True
             self._seen = len(y)
-        include_since_fit = self._fitted_at >= 0 and bool(y[self._fitted_at :].any())
+        include_since_fit = self.config.refit_on_include and self._fitted_at >= 0 and bool(y[self._fitted_at :].any())
         if self.refit_due(len(y), include_since_fit):
             self._refit(order, y)
 

@@ -27,6 +27,7 @@ import argparse
 import json
 import sys
 import time
+from functools import cache
 from multiprocessing import Pool
 from pathlib import Path
 from typing import Any
@@ -248,6 +249,7 @@ def run_one(config_name: str, dataset: str, seed: int) -> dict[str, Any]:
     return record
 
 
+@cache
 def csv_labels(name: str) -> dict[str, bool]:
     """Gold labels of every row of the CSV, the records winnow skips (no title, no abstract) too."""
     frame = get(name).frame()
@@ -262,6 +264,7 @@ def asreview_figures() -> dict[tuple[str, int], CurveFigures]:
     }
 
 
+@cache
 def selected(config: str, name: str, seeds: int) -> float | None:
     """Mean WSS@95 of a config on a set over its first ``seeds`` seeds, from the select runs."""
     paths = [SELECT / config / f"{name}__seed{s}.json" for s in range(seeds)]
