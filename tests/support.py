@@ -101,6 +101,19 @@ def ok_calls(ledger_path: Path) -> list[dict[str, Any]]:
         return [dict(r) for r in conn.execute("SELECT * FROM calls WHERE ok = 1 ORDER BY call_id")]
 
 
+def answered(ledger_path: Path) -> int:
+    """Answers so far, for a test polling a run it will kill: 0 until the ledger's tables exist.
+
+    The ledger file appears before its tables are made, so a poll can land in between.
+    """
+    import sqlite3
+
+    try:
+        return len(ok_calls(ledger_path)) if ledger_path.exists() else 0
+    except sqlite3.OperationalError:
+        return 0
+
+
 def all_calls(ledger_path: Path) -> list[dict[str, Any]]:
     import sqlite3
 

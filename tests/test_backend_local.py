@@ -17,7 +17,7 @@ import pytest
 
 from winnow.screening.decisions import read_decisions
 
-from support import DENNSTAEDT, PROVENANCE, REPO, all_calls, offline_env, ok_calls, run_cli
+from support import DENNSTAEDT, PROVENANCE, REPO, all_calls, answered, offline_env, ok_calls, run_cli
 
 pytestmark = pytest.mark.model
 RECORDS = DENNSTAEDT / "records.csv"
@@ -92,7 +92,7 @@ def test_killed_run_resumes_and_decides_every_record_once(tmp_path: Path) -> Non
     proc = subprocess.Popen(args, env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 1200
     while time.monotonic() < deadline:
-        if ledger.exists() and len(ok_calls(ledger)) >= 1:
+        if answered(ledger) >= 1:
             break
         time.sleep(0.1)
     proc.send_signal(signal.SIGKILL)

@@ -8,7 +8,6 @@ probabilities with forced tool calls, become a share of include votes.
 from __future__ import annotations
 
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -21,7 +20,7 @@ from winnow.backends import is_embedded_id
 from winnow.screening.decisions import read_decisions
 from winnow.templates import resolve_template
 
-from support import DENNSTAEDT, LlamaServer, offline_env, ok_calls
+from support import DENNSTAEDT, LlamaServer, answered, offline_env, ok_calls
 
 pytestmark = pytest.mark.model
 
@@ -50,14 +49,6 @@ def screen_command(tmp_path: Path, reviewers: Path, *extra: str) -> list[str]:
         sys.executable, "-m", "winnow", "screen", str(RECORDS), "--protocol", str(PROTOCOL), "--limit", "2",
         "--reviewers", str(reviewers), "--out", str(tmp_path / "d.csv"), "--no-progress", *extra,
     ]  # fmt: skip
-
-
-def answered(ledger: Path) -> int:
-    """Answers so far; 0 while the ledger file exists but its tables are still being made."""
-    try:
-        return len(ok_calls(ledger)) if ledger.exists() else 0
-    except sqlite3.OperationalError:
-        return 0
 
 
 def test_panel_killed_resumes_and_a_new_reviewer_is_the_only_one_asked(server: LlamaServer, tmp_path: Path) -> None:
