@@ -65,11 +65,20 @@ class MeanOf:
     parts: list[Any]
     learned: bool = field(default=True, init=False)
 
+    weights: tuple[float, ...] | None = None
+
     def scores(self, labelled: np.ndarray, y: np.ndarray) -> np.ndarray | None:
         outs = [p.scores(labelled, y) for p in self.parts]
         if any(o is None for o in outs):
             return None
-        return np.mean([ranking.percentile(o) for o in outs], axis=0)
+        return np.average([ranking.percentile(o) for o in outs], axis=0, weights=self.weights)
+
+
+def mixed(w: float) -> Maker:
+    """The mean arm, weighted ``w`` to the TF-IDF SVM and ``1 - w`` to the joint one."""
+    return lambda tfidf, vectors, seed: MeanOf(
+        f"mix-svm-jsvm-{w}", [learners.tfidf_svm(tfidf, seed), learners.joint_svm(tfidf, vectors, seed)], (w, 1 - w)
+    )
 
 
 EXTRA: dict[str, Maker] = {
@@ -80,6 +89,7 @@ EXTRA: dict[str, Maker] = {
         "emb-svm", np.asarray(v, dtype=np.float64), partial(LinearSVC, C=0.11, random_state=s), 9.8
     ),
     "mean-svm-jsvm": lambda t, v, s: MeanOf("mean-svm-jsvm", [learners.tfidf_svm(t, s), learners.joint_svm(t, v, s)]),
+    **{f"mix-svm-jsvm-{w}": mixed(w) for w in (0.67, 0.8)},
 }
 _build = learners.build_learners
 
@@ -144,6 +154,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "x-ts-a025-mean": {**T, "learners": ("tfidf-svm", "jsvm-a0.25"), "mean_arm": True},
     "x-ts-a05-mean": {**T, "learners": ("tfidf-svm", "jsvm-a0.5"), "mean_arm": True},
     "x-ts-3-mean": {**T, "learners": ("tfidf-svm", "jsvm-a0.25", "joint-svm"), "mean_arm": True},
+    **{f"x-ts-mix{w}": {**T, "learners": ("tfidf-svm", "joint-svm", f"mix-svm-jsvm-{w}")} for w in (0.67, 0.8)},
     "x-svm-r1": {**T, "learners": ("tfidf-svm",)},
     "x-default-r1": DEFAULT,
     **{f"x-def-hc{h}": DEFAULT for h in (3, 10, 30)},
@@ -164,6 +175,7 @@ DESCRIBED = {
     "x-ts-a025-mean": "the same with the mean arm",
     "x-ts-a05-mean": "the same at 0.5",
     "x-ts-3-mean": "Thompson over tfidf-svm, joint-svm at 0.25 and at 1, and their mean",
+    "x-ts-mix{w}": "the default with the mean arm weighted w to tfidf-svm and 1 - w to joint-svm",
     "x-svm-r1": "tfidf-svm alone, refit after every label",
     "x-default-r1": "the default, refit after every label",
     "x-def-hc{h}": "the default, joint-svm starting with h misses",
