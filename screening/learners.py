@@ -190,16 +190,6 @@ def standardised(vectors: np.ndarray) -> np.ndarray:
     return np.asarray((x - x.mean(axis=0)) / spread)
 
 
-KNOWN = (
-    "tfidf-logistic",
-    "tfidf-svm",
-    "tfidf-bayes",
-    "embedding-logistic",
-    "joint-logistic",
-    "joint-svm",
-)
-
-
 def build_learners(
     names: Sequence[str],
     *,

@@ -235,7 +235,7 @@ class Ranker:
     def refit_due(self, n_labels: int, include_since_fit: bool = False) -> bool:
         if self._fitted_at < 0 or n_labels <= 100:
             return n_labels != self._fitted_at
-        if include_since_fit and self.config.refit_on_include:
+        if include_since_fit:  # `learn` looks for one only when refit_on_include asks
             return True
         return n_labels - self._fitted_at >= max(1, int(0.02 * n_labels))
 
