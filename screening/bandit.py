@@ -17,11 +17,12 @@ the largest draw shows its top unread record. Every arm that had that record
 among its own top ``depth`` unread records is credited with the label: at depth
 1 these are the arms that would have shown the same record (team-draft credit);
 a few more places give each arm more evidence per label but credit it for
-records it would not have shown (depth 1 is the default; 3, 5, 10 and 20 were
-measured in docs/benchmarks.md, 8.2). The counts are discounted by ``discount`` per label (discounted
-Thompson sampling: Raj and Kalyani 2017, arXiv:1707.09727), because every arm's
-hit rate falls as the includes run out and the recent picks are the ones that
-say which arm is ranking the rest of this review well.
+records it would not have shown (depth 5 is the default since the fourth session;
+1, 3, 5, 10 and 20 were measured in docs/benchmarks.md, 8.2 and 8.3). The counts are
+discounted by ``discount`` per label (discounted Thompson sampling: Raj and Kalyani
+2017, arXiv:1707.09727), because every arm's hit rate falls as the includes run out
+and the recent picks are the ones that say which arm is ranking the rest of this
+review well.
 
 The draws come from a generator seeded by the session's seed and the number of
 labels, so a simulation is reproducible from its seed and a resumed session

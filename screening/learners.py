@@ -21,6 +21,12 @@ The learned ones differ in what they look at and how they generalise:
 
 The defaults (``screening/ranking.py``) are ``tfidf-svm``, ``joint-svm`` and their mean;
 the rest were measured against them (docs/benchmarks.md, 8.1 and 8.2).
+
+A linear learner can also be given the protocol's own text as one more include (the
+"seed document" of Cormack and Grossman's Baseline Model Implementation, 2015,
+arXiv:1504.06868). While includes are few it is a large share of what the model knows
+of an include, so the protocol keeps steering the model after the zero-shot prior's
+weight has faded; as real includes arrive it is one among many.
 The fixed ones are the zero-shot prior and, with ``--from-run``, the LLM's P(include).
 """
 
@@ -32,7 +38,7 @@ from functools import lru_cache, partial
 from typing import Any, Protocol
 
 import numpy as np
-from scipy.sparse import csr_matrix, hstack
+from scipy.sparse import csr_matrix, hstack, vstack
 from sklearn.linear_model import LogisticRegression
 from sklearn.svm import LinearSVC
 from threadpoolctl import ThreadpoolController
@@ -87,35 +93,45 @@ class Fixed:
 
 @dataclass
 class LinearLearner:
-    """A linear model's margin, fitted with includes weighted ``ratio``:1."""
+    """A linear model's margin, fitted with includes weighted ``ratio``:1.
+
+    ``seed_include`` is the protocol's text in the same feature space, fitted as one
+    more include when given; it never counts as a label (the learner still sleeps
+    until the reviewer has labelled both classes).
+    """
 
     name: str
     matrix: csr_matrix | np.ndarray
     model: Callable[[], Any]
     ratio: float = 10.0
+    seed_include: csr_matrix | None = None
     learned: bool = field(default=True, init=False)
 
     def scores(self, labelled: np.ndarray, y: np.ndarray) -> np.ndarray | None:
         if not both_classes(y):
             return None
+        x = self.matrix[labelled]
+        if self.seed_include is not None:
+            x = vstack([csr_matrix(x), self.seed_include], format="csr")
+            y = np.append(y, 1)
         model = self.model()
         # One BLAS thread: on a busy two-core machine, threads spinning against each
         # other made each fit 25 times slower (1.4 s against 57 ms, measured).
         with one_thread():
-            model.fit(self.matrix[labelled], y, sample_weight=include_heavy_weights(y, self.ratio))
+            model.fit(x, y, sample_weight=include_heavy_weights(y, self.ratio))
             return np.asarray(model.decision_function(self.matrix))
 
 
-def tfidf_logistic(matrix: csr_matrix, seed: int = 0) -> LinearLearner:
-    """winnow's ranker until now: C = 1, includes 10:1."""
-    return LinearLearner(
-        "tfidf-logistic", matrix, partial(LogisticRegression, C=1.0, solver="liblinear", random_state=seed)
-    )
+def tfidf_logistic(matrix: csr_matrix, seed: int = 0, query: csr_matrix | None = None) -> LinearLearner:
+    """winnow's ranker until issue 15: C = 1, includes 10:1."""
+    model = partial(LogisticRegression, C=1.0, solver="liblinear", random_state=seed)
+    return LinearLearner("tfidf-logistic", matrix, model, seed_include=query)
 
 
-def tfidf_svm(matrix: csr_matrix, seed: int = 0) -> LinearLearner:
+def tfidf_svm(matrix: csr_matrix, seed: int = 0, query: csr_matrix | None = None) -> LinearLearner:
     """ASReview's default classifier and balance (``elas_u4``): C = 0.11, includes 9.8:1."""
-    return LinearLearner("tfidf-svm", matrix, partial(LinearSVC, C=0.11, random_state=seed), ratio=9.8)
+    model = partial(LinearSVC, C=0.11, random_state=seed)
+    return LinearLearner("tfidf-svm", matrix, model, ratio=9.8, seed_include=query)
 
 
 def embedding_logistic(embeddings: np.ndarray, seed: int = 0) -> LinearLearner:
@@ -129,16 +145,20 @@ def joint_features(matrix: csr_matrix, embeddings: np.ndarray) -> csr_matrix:
     return hstack([matrix, csr_matrix(np.asarray(embeddings, dtype=np.float64))], format="csr")
 
 
-def joint_logistic(matrix: csr_matrix, embeddings: np.ndarray, seed: int = 0) -> LinearLearner:
+def joint_logistic(
+    matrix: csr_matrix, embeddings: np.ndarray, seed: int = 0, query: csr_matrix | None = None
+) -> LinearLearner:
     """``tfidf-logistic``'s model on the joint features."""
     model = partial(LogisticRegression, C=1.0, solver="liblinear", random_state=seed)
-    return LinearLearner("joint-logistic", joint_features(matrix, embeddings), model)
+    return LinearLearner("joint-logistic", joint_features(matrix, embeddings), model, seed_include=query)
 
 
-def joint_svm(matrix: csr_matrix, embeddings: np.ndarray, seed: int = 0) -> LinearLearner:
+def joint_svm(
+    matrix: csr_matrix, embeddings: np.ndarray, seed: int = 0, query: csr_matrix | None = None
+) -> LinearLearner:
     """``tfidf-svm``'s model (ASReview's settings) on the joint features."""
     model = partial(LinearSVC, C=0.11, random_state=seed)
-    return LinearLearner("joint-svm", joint_features(matrix, embeddings), model, ratio=9.8)
+    return LinearLearner("joint-svm", joint_features(matrix, embeddings), model, ratio=9.8, seed_include=query)
 
 
 @dataclass
@@ -190,21 +210,39 @@ def standardised(vectors: np.ndarray) -> np.ndarray:
     return np.asarray((x - x.mean(axis=0)) / spread)
 
 
+@dataclass(frozen=True)
+class Query:
+    """The protocol's text in the learners' feature spaces, for ``seed_include``."""
+
+    tfidf: csr_matrix
+    embedding: np.ndarray | None = None
+
+    def joint(self) -> csr_matrix | None:
+        return None if self.embedding is None else joint_features(self.tfidf, np.asarray(self.embedding)[None, :])
+
+
 def build_learners(
     names: Sequence[str],
     *,
     tfidf: csr_matrix,
     embeddings: np.ndarray | None,
     seed: int,
+    query: Query | None = None,
 ) -> list[Learner]:
-    """The learned learners asked for; one that needs embeddings is left out when there are none."""
+    """The learned learners asked for; one that needs embeddings is left out when there are none.
+
+    With ``query``, the linear learners on TF-IDF and on the joint features fit the
+    protocol's text as one more include; naive Bayes and the MiniLM-only learner do not.
+    """
+    q_tfidf = None if query is None else query.tfidf
+    q_joint = None if query is None else query.joint()
     makers: dict[str, Callable[[], Learner | None]] = {
-        "tfidf-logistic": lambda: tfidf_logistic(tfidf, seed),
-        "tfidf-svm": lambda: tfidf_svm(tfidf, seed),
+        "tfidf-logistic": lambda: tfidf_logistic(tfidf, seed, q_tfidf),
+        "tfidf-svm": lambda: tfidf_svm(tfidf, seed, q_tfidf),
         "tfidf-bayes": lambda: TfidfBayes(tfidf),
         "embedding-logistic": lambda: None if embeddings is None else embedding_logistic(embeddings, seed),
-        "joint-logistic": lambda: None if embeddings is None else joint_logistic(tfidf, embeddings, seed),
-        "joint-svm": lambda: None if embeddings is None else joint_svm(tfidf, embeddings, seed),
+        "joint-logistic": lambda: None if embeddings is None else joint_logistic(tfidf, embeddings, seed, q_joint),
+        "joint-svm": lambda: None if embeddings is None else joint_svm(tfidf, embeddings, seed, q_joint),
     }
     unknown = [n for n in names if n not in makers]
     if unknown:

@@ -144,6 +144,11 @@ def fixture_session_inputs() -> tuple[list, object, object]:
     return records, protocol, ranking_inputs(records, protocol, embeddings="off")
 
 
+# On 60 records buscar at 95 % fires only a record or two before the end; at 80 % it leaves the
+# resumed session records to rank, which is what the resume test needs.
+RESUME_RULE = StoppingRule(recall_target=0.8)
+
+
 def open_session(ledger: Ledger, inputs: tuple[list, object, object]) -> Session:
     records, protocol, ranking = inputs
     return Session.open(
@@ -152,7 +157,7 @@ def open_session(ledger: Ledger, inputs: tuple[list, object, object]) -> Session
         records_path="records.csv",
         protocol=protocol,  # type: ignore[arg-type]
         inputs=ranking,  # type: ignore[arg-type]
-        rule=StoppingRule(),
+        rule=RESUME_RULE,
         who="test",
     )
 
@@ -176,6 +181,7 @@ def test_resume_runs_the_stopping_test_once_not_once_per_answer(
         session.answer(record, "include" if label[record.record_id] else "exclude")
         fired, read = session.fired_at, session.status().read
         expected_next = session.next_record()
+        assert expected_next is not None  # records are left, so the resumed ranker must refit to rank them
         weights = session.weights()
 
     calls = {"check": 0, "fits": 0}
@@ -212,3 +218,46 @@ def test_written_out_bayes_matches_sklearn() -> None:
     model = MultinomialNB(alpha=3.822).fit(matrix[LABELLED], Y, sample_weight=include_heavy_weights(Y, 10.0))
     joint = model.predict_joint_log_proba(matrix)
     assert ours == pytest.approx(joint[:, 1] - joint[:, 0], abs=1e-9)
+
+
+SEEDED_TEXTS = [
+    "aspirin heart trial",  # labelled include
+    "dog grooming tips",  # labelled exclude
+    "cooking pasta at home",  # labelled exclude
+    "cholesterol lowering statin therapy",  # unlabelled: only the protocol shares its words
+    "garden flowers in spring",  # unlabelled: shares words with nothing
+]
+SEEDED_QUERY = "statin therapy for lowering cholesterol"
+
+
+def test_the_protocol_as_one_more_include_lifts_the_record_only_it_resembles() -> None:
+    matrix = TfidfVectorizer().fit_transform([*SEEDED_TEXTS, SEEDED_QUERY]).tocsr()
+    records, query = matrix[:-1], matrix[-1:]
+    labelled, y = np.array([0, 1, 2]), np.array([1, 0, 0])
+    plain = tfidf_svm(records).scores(labelled, y)
+    seeded = tfidf_svm(records, query=query).scores(labelled, y)
+    assert plain is not None and seeded is not None
+    # Without the protocol nothing the model learnt touches records 3 and 4; with it, 3 comes first of the two.
+    assert plain[3] == pytest.approx(plain[4])
+    assert seeded[3] > seeded[4] + 0.1
+    # The protocol is not a label: the learner still sleeps until both classes are labelled.
+    assert tfidf_svm(records, query=query).scores(np.array([1, 2]), np.array([0, 0])) is None
+
+
+def test_the_ranker_seeds_both_svms_with_the_protocol_in_their_own_feature_space() -> None:
+    from winnow.screening.ranking import zero_shot_prior
+
+    matrix = TfidfVectorizer().fit_transform([*SEEDED_TEXTS, SEEDED_QUERY]).tocsr()
+    vectors = np.random.default_rng(0).normal(size=(6, 4))
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    features = Features(matrix[:-1], matrix[-1:], embeddings=vectors[:-1], query_embedding=vectors[-1])
+    for seeded in (False, True):
+        config = RankerConfig(learners=("tfidf-svm", "joint-svm"), query_as_include=seeded)
+        ranker = Ranker(features, zero_shot_prior(features), config=config)
+        rows = {e.name: getattr(e, "seed_include", None) for e in ranker.experts}
+        if not seeded:
+            assert rows["tfidf-svm"] is None and rows["joint-svm"] is None
+            continue
+        assert rows["tfidf-svm"].shape == (1, matrix.shape[1])
+        assert rows["joint-svm"].shape == (1, matrix.shape[1] + 4)
+        assert rows["joint-svm"].toarray()[0, -4:] == pytest.approx(vectors[-1])

@@ -65,8 +65,10 @@ BASE: dict[str, Any] = {
     "discount": 1.0,
     "credit_depth": 1,
     "mean_arm": False,
+    "query_as_include": False,
 }
 THOMPSON: dict[str, Any] = {**BASE, "combiner": "thompson"}
+SVM_JSVM_MEAN: dict[str, Any] = {**THOMPSON, "learners": ("tfidf-svm", "joint-svm"), "mean_arm": True}
 # The grid scored leave-one-dataset-out: every setting tried in either session that the code
 # can still run. "-ep" puts the MiniLM similarity in the zero-shot prior as well, which is what
 # `winnow prioritise --embeddings on` does; the others keep the TF-IDF prior.
@@ -154,6 +156,21 @@ CONFIGS: dict[str, dict[str, Any]] = {
         **THOMPSON,
         "learners": (*TFIDF3, "joint-logistic", "joint-svm"),
         "mean_arm": True,
+    },
+    # Fourth session: the protocol's text as one more include for both SVMs ("-qp"; BMI's seed
+    # document), with the credit depths and prior half-lives already in the grid.
+    **{
+        f"ts-svm-jsvm-mean-qp{suffix}": {**SVM_JSVM_MEAN, "query_as_include": True, **extra}
+        for suffix, extra in {
+            "": {},
+            "-c3": {"credit_depth": 3},
+            "-c5": {"credit_depth": 5},
+            "-c10": {"credit_depth": 10},
+            "-h3": {"half_life": 3.0},
+            "-h30": {"half_life": 30.0},
+            "-c5-h3": {"credit_depth": 5, "half_life": 3.0},
+            "-h0": {"half_life": 1e-9},
+        }.items()
     },
 }
 EMBEDDED = ("embedding-logistic", "joint-logistic", "joint-svm")
