@@ -9,7 +9,11 @@ change patched into the product's `Ranker` for this script only: a learner with 
 block scaled or another C, a learner that is itself the mean of two, refitting after every
 label, a handicap on the joint arm's starting counts, a tempered posterior. None beat the
 default, so none went into the product, and they are not in `learners_loo.py`'s
-leave-one-out grid (that grid is what the product can run). The figures here are 5-seed
+leave-one-out grid (that grid is what the product can run). The fourth session added other
+views of the records (the nearest labelled includes, character n-grams, title words) and
+the TF-IDF SVM alone with the protocol as an include (what winnow runs without the
+embeddings extra); the protocol-as-include settings themselves went into the product and
+the grid (docs/benchmarks.md, 8.3). The figures here are 5-seed
 means in hindsight over all 17 sets, the same runs `learners_loo.py select` makes (reading
 stops at 95 % recall; WSS@95 on winnow's rows), beside ASReview's 5 seeds.
 """
@@ -28,6 +32,7 @@ from typing import Any
 
 import numpy as np
 from scipy.sparse import csr_matrix, hstack
+from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.svm import LinearSVC
 
 HERE = Path(__file__).resolve().parent
@@ -35,6 +40,8 @@ sys.path.insert(0, str(HERE))
 
 import learners_loo as loo  # noqa: E402
 
+from winnow.protocol import load_protocol  # noqa: E402
+from winnow.records import read_records  # noqa: E402
 from winnow.screening import bandit, learners, ranking  # noqa: E402
 
 SEEDS = 5
@@ -81,6 +88,71 @@ def mixed(w: float) -> Maker:
     )
 
 
+@dataclass
+class NearestIncludes:
+    """Mean cosine similarity to the ``k`` most similar labelled includes: a non-linear, local ranker."""
+
+    name: str
+    rows: Any  # unit-length rows, dense or sparse
+    k: int = 1
+    learned: bool = field(default=True, init=False)
+
+    def scores(self, labelled: np.ndarray, y: np.ndarray) -> np.ndarray | None:
+        if not learners.both_classes(y):
+            return None
+        sims = self.rows @ self.rows[np.asarray(labelled)[np.asarray(y) == 1]].T
+        dense = np.asarray(sims.toarray() if hasattr(sims, "toarray") else sims)
+        return np.sort(dense, axis=1)[:, -min(self.k, dense.shape[1]) :].mean(axis=1)
+
+
+# The dataset whose features were loaded last in this process: the character n-grams are built from its text.
+_LOADED: dict[str, str] = {}
+_load = loo.load
+
+
+def load_and_remember(name: str, embedding_prior: bool, need_embeddings: bool) -> Any:
+    _LOADED["name"] = name
+    return _load(name, embedding_prior, need_embeddings)
+
+
+def char_features(kind: str) -> tuple[csr_matrix, csr_matrix]:
+    """Character 3-5-grams within words (``char``) or title words (``title``), and the protocol in the same space."""
+    name = _LOADED["name"]
+    dataset = loo.get(name)
+    records = list(read_records(dataset.csv, merge_duplicates=False).records)
+    query = ranking.protocol_query(load_protocol(HERE / "protocols" / f"{name.lower()}.yaml").protocol)
+    if kind == "title":
+        texts = [r.title or "" for r in records]
+        vectorizer = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, max_df=0.95)
+    else:
+        texts = [ranking.record_text(r) for r in records]
+        vectorizer = TfidfVectorizer(analyzer="char_wb", ngram_range=(3, 5), sublinear_tf=True, min_df=2, max_df=0.95)
+    matrix = vectorizer.fit_transform([*texts, query]).tocsr()
+    return matrix[:-1], matrix[-1:]
+
+
+def char_svm(name: str, kind: str, *, words: bool = False, joint: bool = False, seeded: bool = False) -> Maker:
+    """An SVM (the product's settings) on character n-grams, optionally beside the words and MiniLM vectors."""
+
+    def make(tfidf: csr_matrix, vectors: np.ndarray, seed: int) -> Any:
+        matrix, query = char_features(kind)
+        if words:
+            matrix = hstack([tfidf, matrix], format="csr")
+            query = hstack([_QUERY_TFIDF[0], query], format="csr")
+        if joint:
+            matrix = learners.joint_features(matrix, vectors)
+            query = learners.joint_features(query, np.asarray(_QUERY_EMB[0])[None, :])
+        model = partial(LinearSVC, C=0.11, random_state=seed)
+        return learners.LinearLearner(name, matrix, model, 9.8, seed_include=query if seeded else None)
+
+    return make
+
+
+# The protocol's TF-IDF row and MiniLM vector of the dataset being built, set by `build_with_extra`.
+_QUERY_TFIDF: list[Any] = [None]
+_QUERY_EMB: list[Any] = [None]
+
+
 EXTRA: dict[str, Maker] = {
     **{f"jsvm-a{a}": scaled_joint(f"jsvm-a{a}", a) for a in (0.25, 0.5, 0.7, 1.5)},
     **{f"jsvm-c{c}": scaled_joint(f"jsvm-c{c}", 1.0, c) for c in (0.03, 0.3, 1.0)},
@@ -90,17 +162,30 @@ EXTRA: dict[str, Maker] = {
     ),
     "mean-svm-jsvm": lambda t, v, s: MeanOf("mean-svm-jsvm", [learners.tfidf_svm(t, s), learners.joint_svm(t, v, s)]),
     **{f"mix-svm-jsvm-{w}": mixed(w) for w in (0.67, 0.8)},
+    # Fourth session: other views of the records.
+    "knn-emb": lambda t, v, s: NearestIncludes("knn-emb", np.asarray(v, dtype=np.float64), 1),
+    "knn3-emb": lambda t, v, s: NearestIncludes("knn3-emb", np.asarray(v, dtype=np.float64), 3),
+    "knn-tfidf": lambda t, v, s: NearestIncludes("knn-tfidf", t, 1),
+    "char-svm": char_svm("char-svm", "char"),
+    "title-svm": char_svm("title-svm", "title"),
+    "qp-char": char_svm("qp-char", "char", seeded=True),
+    "qp-wc": char_svm("qp-wc", "char", words=True, seeded=True),
+    "qp-jwc": char_svm("qp-jwc", "char", words=True, joint=True, seeded=True),
 }
 _build = learners.build_learners
 
 
-def build_with_extra(names: Any, *, tfidf: csr_matrix, embeddings: np.ndarray | None, seed: int) -> list[Any]:
+def build_with_extra(
+    names: Any, *, tfidf: csr_matrix, embeddings: np.ndarray | None, seed: int, query: Any = None
+) -> list[Any]:
     built: list[Any] = []
+    if query is not None:
+        _QUERY_TFIDF[0], _QUERY_EMB[0] = query.tfidf, query.embedding
     for name in names:
         if name in EXTRA:
             built.append(EXTRA[name](tfidf, embeddings, seed))  # type: ignore[arg-type]
         else:
-            built.extend(_build([name], tfidf=tfidf, embeddings=embeddings, seed=seed))
+            built.extend(_build([name], tfidf=tfidf, embeddings=embeddings, seed=seed, query=query))
     return built
 
 
@@ -160,6 +245,21 @@ VARIANTS: dict[str, dict[str, Any]] = {
     **{f"x-def-hc{h}": DEFAULT for h in (3, 10, 30)},
     "x-def-hc10m": DEFAULT,
     **{f"x-def-tk{k}": DEFAULT for k in (0.5, 3.0)},
+    # Fourth session: nearest-include and character n-gram arms.
+    "x-svm-qp": {**T, "learners": ("tfidf-svm",), "query_as_include": True},
+    "x-knn3-only": {**T, "learners": ("knn3-emb",)},
+    "x-def+knn": {**DEFAULT, "learners": ("tfidf-svm", "joint-svm", "knn-emb")},
+    "x-def+knn3": {**DEFAULT, "learners": ("tfidf-svm", "joint-svm", "knn3-emb")},
+    "x-def+knnt": {**DEFAULT, "learners": ("tfidf-svm", "joint-svm", "knn-tfidf")},
+    "x-svm+knn3": {**DEFAULT, "learners": ("tfidf-svm", "knn3-emb")},
+    "x-char-only": {**T, "learners": ("char-svm",)},
+    "x-def+char": {**DEFAULT, "learners": ("tfidf-svm", "joint-svm", "char-svm")},
+    "x-svm-char": {**DEFAULT, "learners": ("tfidf-svm", "char-svm")},
+    "x-def+title": {**DEFAULT, "learners": ("tfidf-svm", "joint-svm", "title-svm")},
+    "x-qp-char-only": {**T, "learners": ("qp-char",), "query_as_include": True},
+    "x-qp-wc-only": {**T, "learners": ("qp-wc",), "query_as_include": True},
+    "x-qp-wc-jwc": {**DEFAULT, "learners": ("qp-wc", "qp-jwc"), "query_as_include": True},
+    "x-qp-wc-jsvm": {**DEFAULT, "learners": ("qp-wc", "joint-svm"), "query_as_include": True},
 }
 DESCRIBED = {
     "x-svm": "tfidf-svm alone (with the zero-shot prior, h = 10)",
@@ -181,6 +281,20 @@ DESCRIBED = {
     "x-def-hc{h}": "the default, joint-svm starting with h misses",
     "x-def-hc10m": "the default, joint-svm and the mean arm starting with 10 misses",
     "x-def-tk{k}": "the default, posterior counts multiplied by k in the draw",
+    "x-svm-qp": "tfidf-svm alone, the protocol as one more include (winnow without the embeddings extra)",
+    "x-knn3-only": "the mean cosine similarity (MiniLM) to the 3 nearest labelled includes, alone",
+    "x-def+knn": "the default plus the MiniLM similarity to the nearest labelled include as an arm",
+    "x-def+knn3": "the same with the 3 nearest",
+    "x-def+knnt": "the default plus the TF-IDF similarity to the nearest labelled include as an arm",
+    "x-svm+knn3": "Thompson over tfidf-svm, the 3-nearest-includes arm and their mean",
+    "x-char-only": "an SVM on character 3-5-grams alone",
+    "x-def+char": "the default plus the character n-gram SVM as an arm",
+    "x-svm-char": "Thompson over tfidf-svm, the character n-gram SVM and their mean",
+    "x-def+title": "the default plus an SVM on title words as an arm",
+    "x-qp-char-only": "the character n-gram SVM with the protocol as one more include, alone",
+    "x-qp-wc-only": "an SVM on words and character n-grams side by side, protocol as an include, alone",
+    "x-qp-wc-jwc": "Thompson over that SVM, the same with MiniLM beside it, and their mean (protocol as an include)",
+    "x-qp-wc-jsvm": "Thompson over the words+characters SVM and joint-svm, and their mean (protocol as an include)",
 }
 
 
@@ -208,29 +322,23 @@ def report() -> None:
     for run in json.loads(loo.ASREVIEW.read_text())["figures"]["runs"]:
         asr.setdefault(run["dataset"], {})[run["seed"]] = run["wss95"]
     names = sorted(asr)
-    columns = ["ts-svm-jsvm-mean", *VARIANTS]
+    # The third session's default (which the variants were built on) and the fourth session's.
+    defaults = ("ts-svm-jsvm-mean", "ts-svm-jsvm-mean-qp-c5")
+    columns = [*defaults, *VARIANTS]
     table: dict[str, dict[str, float]] = {}
+    runs: dict[str, dict[str, list[float]]] = {}
     for config in columns:
         paths = {n: [loo.SELECT / config / f"{n}__seed{s}.json" for s in range(SEEDS)] for n in names}
         if not all(p.is_file() for ps in paths.values() for p in ps):
             raise SystemExit(f"{config}: select runs missing; run `select` first")
-        table[config] = {n: float(np.mean([json.loads(p.read_text())["wss_95"] for p in paths[n]])) for n in names}
+        runs[config] = {n: [json.loads(p.read_text())["wss_95"] for p in paths[n]] for n in names}
+        table[config] = {n: float(np.mean(runs[config][n])) for n in names}
     asreview = {n: float(np.mean([asr[n][s] for s in range(SEEDS)])) for n in names}
     # How far a set's 5-seed mean difference moves by chance: the standard error of the
-    # seed-paired differences (same seed, same two prior records) for the default.
+    # seed-paired differences (same seed, same two prior records) for each default.
     paired_se = {
-        n: float(
-            np.std(
-                [
-                    json.loads((loo.SELECT / "ts-svm-jsvm-mean" / f"{n}__seed{s}.json").read_text())["wss_95"]
-                    - asr[n][s]
-                    for s in range(SEEDS)
-                ],
-                ddof=1,
-            )
-            / np.sqrt(SEEDS)
-        )
-        for n in names
+        c: {n: float(np.std([runs[c][n][s] - asr[n][s] for s in range(SEEDS)], ddof=1) / np.sqrt(SEEDS)) for n in names}
+        for c in defaults
     }
     summary = {
         c: {
@@ -246,13 +354,15 @@ def report() -> None:
         {
             "seeds": SEEDS,
             "asreview_mean_wss95": float(np.mean(list(asreview.values()))),
-            "variants": {c: VARIANTS.get(c, DEFAULT) for c in columns},
+            "variants": {c: VARIANTS.get(c, loo.CONFIGS[c]) for c in columns},
             "described": DESCRIBED,
             "summary": summary,
             "per_set_wss95": table,
             "asreview_per_set_wss95": asreview,
             "default_minus_asreview_paired_se": paired_se,
-            "default_minus_asreview_paired_se_median": float(np.median(list(paired_se.values()))),
+            "default_minus_asreview_paired_se_median": {
+                c: float(np.median(list(se.values()))) for c, se in paired_se.items()
+            },
         },
     )
     print("| variant | mean WSS@95 | sets lower than ASReview by > 0.01 |")
@@ -260,7 +370,8 @@ def report() -> None:
     for c in columns:
         lower = summary[c]["sets_lower_by_more_than_0.01"]
         print(f"| `{c}` | {summary[c]['mean_wss95']:.4f} | {len(lower)} |")
-    print(f"default - ASReview per set, seed-paired standard error: median {np.median(list(paired_se.values())):.3f}")
+    for c, se in paired_se.items():
+        print(f"{c} - ASReview per set, seed-paired standard error: median {np.median(list(se.values())):.3f}")
 
 
 def main() -> None:
@@ -282,6 +393,7 @@ def main() -> None:
 
 # Patched at import, so every worker (fork or spawn) sees the extra learners and configs.
 ranking.build_learners = build_with_extra  # type: ignore[assignment]
+loo.load = load_and_remember  # type: ignore[assignment]
 loo.CONFIGS.update(VARIANTS)
 loo.EMBEDDED = (*loo.EMBEDDED, *(n for n in EXTRA if not n.startswith("svm-")))  # type: ignore[assignment]
 
