@@ -171,6 +171,9 @@ EXTRA: dict[str, Maker] = {
     "qp-char": char_svm("qp-char", "char", seeded=True),
     "qp-wc": char_svm("qp-wc", "char", words=True, seeded=True),
     "qp-jwc": char_svm("qp-jwc", "char", words=True, joint=True, seeded=True),
+    # The product's SVMs without the protocol as an include, beside seeded ones in one config.
+    "svm-plain": lambda t, v, s: learners.tfidf_svm(t, s),
+    "jsvm-plain": lambda t, v, s: learners.joint_svm(t, v, s),
 }
 _build = learners.build_learners
 
@@ -223,6 +226,7 @@ def tempered(k: float) -> Callable[..., int]:
 
 
 DEFAULT = loo.CONFIGS["ts-svm-jsvm-mean"]
+QP_C5 = loo.CONFIGS["ts-svm-jsvm-mean-qp-c5"]
 T = loo.THOMPSON
 # name -> (config, what the Ranker is, the draw); the names are the cache folders.
 VARIANTS: dict[str, dict[str, Any]] = {
@@ -260,6 +264,10 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "x-qp-wc-only": {**T, "learners": ("qp-wc",), "query_as_include": True},
     "x-qp-wc-jwc": {**DEFAULT, "learners": ("qp-wc", "qp-jwc"), "query_as_include": True},
     "x-qp-wc-jsvm": {**DEFAULT, "learners": ("qp-wc", "joint-svm"), "query_as_include": True},
+    # The new default (-qp-c5) with the protocol in one SVM only, or an unseeded SVM as a fourth arm.
+    "x-qp-c5+svm": {**QP_C5, "learners": ("tfidf-svm", "joint-svm", "svm-plain")},
+    "x-qp-c5-svm-only": {**QP_C5, "learners": ("tfidf-svm", "jsvm-plain")},
+    "x-qp-c5-jsvm-only": {**QP_C5, "learners": ("svm-plain", "joint-svm")},
 }
 DESCRIBED = {
     "x-svm": "tfidf-svm alone (with the zero-shot prior, h = 10)",
@@ -295,6 +303,9 @@ DESCRIBED = {
     "x-qp-wc-only": "an SVM on words and character n-grams side by side, protocol as an include, alone",
     "x-qp-wc-jwc": "Thompson over that SVM, the same with MiniLM beside it, and their mean (protocol as an include)",
     "x-qp-wc-jsvm": "Thompson over the words+characters SVM and joint-svm, and their mean (protocol as an include)",
+    "x-qp-c5+svm": "the fourth session's default plus tfidf-svm without the protocol as a fourth arm",
+    "x-qp-c5-svm-only": "the fourth session's default with the protocol as an include in tfidf-svm only",
+    "x-qp-c5-jsvm-only": "the fourth session's default with the protocol as an include in joint-svm only",
 }
 
 
