@@ -16,7 +16,7 @@ from winnow.screening import prioritise as prioritise_module
 from winnow.screening.hedge import Hedge, rank_loss
 from winnow.screening.learners import Fixed, LinearLearner, TfidfBayes, embedding_logistic, tfidf_logistic, tfidf_svm
 from winnow.screening.prioritise import Session
-from winnow.screening.ranking import Features, Prior, Ranker, RankerConfig, ranking_inputs
+from winnow.screening.ranking import Features, Prior, Ranker, RankerConfig, ranking_inputs, zero_shot_prior
 from winnow.screening.stopping import StoppingRule
 
 from support import STATIN_TEXTS
@@ -245,8 +245,6 @@ def test_the_protocol_as_one_more_include_lifts_the_record_only_it_resembles() -
 
 
 def test_the_ranker_seeds_both_svms_with_the_protocol_in_their_own_feature_space() -> None:
-    from winnow.screening.ranking import zero_shot_prior
-
     matrix = TfidfVectorizer().fit_transform([*SEEDED_TEXTS, SEEDED_QUERY]).tocsr()
     vectors = np.random.default_rng(0).normal(size=(6, 4))
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)

@@ -26,7 +26,7 @@ import re
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import partial
+from functools import lru_cache, partial
 from pathlib import Path
 from typing import Any
 
@@ -117,7 +117,12 @@ def load_and_remember(name: str, embedding_prior: bool, need_embeddings: bool) -
 
 def char_features(kind: str) -> tuple[csr_matrix, csr_matrix]:
     """Character 3-5-grams within words (``char``) or title words (``title``), and the protocol in the same space."""
-    name = _LOADED["name"]
+    return _char_features(_LOADED["name"], kind)
+
+
+@lru_cache(maxsize=4)
+def _char_features(name: str, kind: str) -> tuple[csr_matrix, csr_matrix]:
+    # Cached: a config with two character learners (`qp-wc`, `qp-jwc`) would read and vectorise the set twice.
     dataset = loo.get(name)
     records = list(read_records(dataset.csv, merge_duplicates=False).records)
     query = ranking.protocol_query(load_protocol(HERE / "protocols" / f"{name.lower()}.yaml").protocol)
