@@ -2,6 +2,7 @@
 
     python bench/prioritise/variants.py select    # every variant, 17 sets x 5 seeds, read to 95 % recall
     python bench/prioritise/variants.py report    # per-set WSS@95 against ASReview -> bench/results JSON
+    python bench/prioritise/variants.py prior-auc # the zero-shot priors' ROC AUC per set (TF-IDF, BM25)
 
 Issue 15's third session asked whether the default (`ts-svm-jsvm-mean`, docs/benchmarks.md
 8.2) could be lifted past 0.56 without losing a set to ASReview. Each idea here is a small
@@ -13,7 +14,8 @@ leave-one-out grid (that grid is what the product can run). The fourth session a
 views of the records (the nearest labelled includes, character n-grams, title words) and
 the TF-IDF SVM alone with the protocol as an include (what winnow runs without the
 embeddings extra); the protocol-as-include settings themselves went into the product and
-the grid (docs/benchmarks.md, 8.3). The figures here are 5-seed
+the grid (docs/benchmarks.md, 8.3). The fifth session tried the zero-shot prior as a
+Thompson arm and BM25 against the protocol in the prior (8.4). The figures here are 5-seed
 means in hindsight over all 17 sets, the same runs `learners_loo.py select` makes (reading
 stops at 95 % recall; WSS@95 on winnow's rows), beside ASReview's 5 seeds.
 """
@@ -25,14 +27,15 @@ import json
 import re
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache, partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from scipy.sparse import csr_matrix, hstack
-from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
+from sklearn.metrics import roc_auc_score
 from sklearn.svm import LinearSVC
 
 HERE = Path(__file__).resolve().parent
@@ -110,22 +113,22 @@ _LOADED: dict[str, str] = {}
 _load = loo.load
 
 
-def load_and_remember(name: str, embedding_prior: bool, need_embeddings: bool) -> Any:
-    _LOADED["name"] = name
-    return _load(name, embedding_prior, need_embeddings)
-
-
 def char_features(kind: str) -> tuple[csr_matrix, csr_matrix]:
     """Character 3-5-grams within words (``char``) or title words (``title``), and the protocol in the same space."""
     return _char_features(_LOADED["name"], kind)
 
 
+@lru_cache(maxsize=2)
+def _records_and_query(name: str) -> tuple[list[Any], str]:
+    """The set's records in CSV order (the cached features' rows) and its protocol's zero-shot query."""
+    records = list(read_records(loo.get(name).csv, merge_duplicates=False).records)
+    return records, ranking.protocol_query(load_protocol(HERE / "protocols" / f"{name.lower()}.yaml").protocol)
+
+
 @lru_cache(maxsize=4)
 def _char_features(name: str, kind: str) -> tuple[csr_matrix, csr_matrix]:
     # Cached: a config with two character learners (`qp-wc`, `qp-jwc`) would read and vectorise the set twice.
-    dataset = loo.get(name)
-    records = list(read_records(dataset.csv, merge_duplicates=False).records)
-    query = ranking.protocol_query(load_protocol(HERE / "protocols" / f"{name.lower()}.yaml").protocol)
+    records, query = _records_and_query(name)
     if kind == "title":
         texts = [r.title or "" for r in records]
         vectorizer = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, max_df=0.95)
@@ -195,6 +198,57 @@ def build_with_extra(
         else:
             built.extend(_build([name], tfidf=tfidf, embeddings=embeddings, seed=seed, query=query))
     return built
+
+
+def bm25(name: str, k1: float = 1.2, b: float = 0.75) -> np.ndarray:
+    """Okapi BM25 of each record against the protocol's query words (Robertson & Zaragoza 2009, FnTIR 3:333)."""
+    records, query = _records_and_query(name)
+    vectorizer = CountVectorizer()
+    counts = vectorizer.fit_transform([ranking.record_text(r) for r in records]).tocsc()
+    terms = [vectorizer.vocabulary_[w] for w in set(vectorizer.build_analyzer()(query)) if w in vectorizer.vocabulary_]
+    n = counts.shape[0]
+    length = np.asarray(counts.sum(axis=1)).ravel()
+    tf = counts[:, terms].toarray()
+    df = (tf > 0).sum(axis=0)
+    idf = np.log(1 + (n - df + 0.5) / (df + 0.5))
+    norm = k1 * (1 - b + b * length / length.mean())
+    return np.asarray((idf * tf * (k1 + 1) / (tf + norm[:, None])).sum(axis=1))
+
+
+# Which zero-shot prior the next job loads (`patched` sets it from the variant's name).
+_PRIOR: dict[str, str] = {"kind": "tfidf"}
+
+
+def load_and_remember(name: str, embedding_prior: bool, need_embeddings: bool) -> Any:
+    _LOADED["name"] = name
+    ids, truth, priors, features, prior = _load(name, embedding_prior, need_embeddings)
+    if _PRIOR["kind"] == "bm25mix":
+        score = np.mean([ranking.percentile(bm25(name)), prior.score], axis=0)
+        prior = ranking.Prior(score=score, components=("bm25", "tfidf-similarity"))
+    return ids, truth, priors, features, prior
+
+
+def prior_auc() -> None:
+    """How well each zero-shot prior separates a set's includes, before any label (ROC AUC)."""
+    rows = []
+    for dataset in sorted(loo.DATASETS, key=lambda d: d.name):
+        _, truth, _, _, prior = _load(dataset.name, False, False)
+        bm = ranking.percentile(bm25(dataset.name))
+        rows.append([roc_auc_score(truth, s) for s in (prior.score, bm, (prior.score + bm) / 2)])
+        print(f"{dataset.name}: TF-IDF {rows[-1][0]:.3f}, BM25 {rows[-1][1]:.3f}, mean of both {rows[-1][2]:.3f}")
+    print("mean over the sets: TF-IDF {:.3f}, BM25 {:.3f}, mean of both {:.3f}".format(*np.mean(rows, axis=0)))
+
+
+class PriorArm(ranking.Ranker):
+    """The zero-shot prior as one more Thompson arm, credited for its own picks like a learner.
+
+    It goes in as the product's fixed arm (the slot ``--from-run`` gives the LLM's P(include)),
+    so the review's labels decide how long the protocol leads instead of the h/(labels + h) schedule alone.
+    """
+
+    def __post_init__(self) -> None:
+        self.prior = replace(self.prior, llm=self.prior.score)
+        super().__post_init__()
 
 
 class EveryLabel(ranking.Ranker):
@@ -273,6 +327,10 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "x-qp-c5+svm": {**QP_C5, "learners": ("tfidf-svm", "joint-svm", "svm-plain")},
     "x-qp-c5-svm-only": {**QP_C5, "learners": ("tfidf-svm", "jsvm-plain")},
     "x-qp-c5-jsvm-only": {**QP_C5, "learners": ("svm-plain", "joint-svm")},
+    # Fifth session: the prior as an arm; BM25 against the protocol as the prior or half of it.
+    "x-qp-c5-parm": QP_C5,
+    "x-qp-c5-parm-h0": {**QP_C5, "half_life": 1e-9},
+    "x-qp-c5-bm25mix": QP_C5,
 }
 DESCRIBED = {
     "x-svm": "tfidf-svm alone (with the zero-shot prior, h = 10)",
@@ -311,6 +369,9 @@ DESCRIBED = {
     "x-qp-c5+svm": "the fourth session's default plus tfidf-svm without the protocol as a fourth arm",
     "x-qp-c5-svm-only": "the fourth session's default with the protocol as an include in tfidf-svm only",
     "x-qp-c5-jsvm-only": "the fourth session's default with the protocol as an include in joint-svm only",
+    "x-qp-c5-parm": "the fourth session's default with the zero-shot prior also a Thompson arm",
+    "x-qp-c5-parm-h0": "the same, the prior an arm only (not blended into the learners' orders)",
+    "x-qp-c5-bm25mix": "the fourth session's default, the prior the mean percentile of BM25 and the TF-IDF similarity",
 }
 
 
@@ -323,9 +384,12 @@ def patched(name: str) -> None:
         loo.Ranker = handicapped(float(hc.group(1)), who)  # type: ignore[misc]
     elif name.endswith("-r1"):
         loo.Ranker = EveryLabel  # type: ignore[misc]
+    elif "-parm" in name:
+        loo.Ranker = PriorArm  # type: ignore[misc]
     else:
         loo.Ranker = ranking.Ranker  # type: ignore[misc]
     bandit.ThompsonArms.choose = tempered(float(tk.group(1))) if tk else _choose  # type: ignore[method-assign]
+    _PRIOR["kind"] = "bm25mix" if name.endswith("-bm25mix") else "tfidf"
 
 
 def select(job: tuple[str, str, int]) -> dict[str, Any]:
@@ -392,12 +456,15 @@ def report() -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("action", choices=["select", "report"])
+    parser.add_argument("action", choices=["select", "report", "prior-auc"])
     parser.add_argument("--variants", nargs="*", default=list(VARIANTS))
     parser.add_argument("--jobs", type=int, default=2)
     args = parser.parse_args()
     if args.action == "report":
         report()
+        return
+    if args.action == "prior-auc":
+        prior_auc()
         return
     names = sorted((d.name for d in loo.DATASETS), key=lambda n: -(loo.FEATURES / f"{n}.tfidf.npz").stat().st_size)
     jobs = [(v, n, s) for s in range(SEEDS) for v in args.variants for n in names]
