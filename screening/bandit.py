@@ -45,14 +45,12 @@ class ThompsonArms:
     discount: float = 1.0
     hits: np.ndarray = field(init=False)
     misses: np.ndarray = field(init=False)
-    picks: np.ndarray = field(init=False)
 
     def __post_init__(self) -> None:
         if not 0 < self.discount <= 1:
             raise ValueError(f"discount must be in (0, 1], got {self.discount}")
         self.hits = np.zeros(len(self.names))
         self.misses = np.zeros(len(self.names))
-        self.picks = np.zeros(len(self.names), dtype=np.int64)
 
     def choose(self, awake: np.ndarray, seed: Sequence[int]) -> int:
         """The awake arm with the largest posterior draw."""
@@ -71,7 +69,6 @@ class ThompsonArms:
             self.hits[flags] += 1
         else:
             self.misses[flags] += 1
-        self.picks[flags] += 1
 
     def shares(self, awake: np.ndarray, draws: int = 4000) -> np.ndarray:
         """Each awake arm's chance of picking the next record (Monte Carlo, fixed seed): its weight now."""
