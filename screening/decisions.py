@@ -135,6 +135,8 @@ def read_table(path: str | Path, *, what: str = "decisions") -> pd.DataFrame:
             frame = pd.read_csv(source, dtype=str, keep_default_na=False)
         elif fmt == "jsonl":
             frame = pd.read_json(source, lines=True, dtype=False)
+            # Lists (the `duplicates` column) as the CSV writes them, not as Python's repr of a list.
+            frame = frame.map(lambda v: ";".join(map(str, v)) if isinstance(v, list) else v)
             frame = frame.astype(object).where(frame.notna(), "").astype(str)
         else:
             frame = pd.read_excel(source, dtype=str, engine="openpyxl").fillna("")

@@ -12,9 +12,9 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from winnow.errors import GoldSetError, InputError
 from winnow.ledger import Ledger
@@ -31,6 +31,9 @@ from winnow.screening.validation import (
     estimate_recall,
 )
 from winnow.screening.validation_plan import Plan, plan_sample
+
+if TYPE_CHECKING:
+    from winnow.gold import GoldRow
 
 SCHEMA = "winnow.validate/1"
 REFERENCES = (
@@ -51,6 +54,8 @@ class ScreenRun:
     text: dict[str, tuple[str, str]]
     mean_p_include: dict[str, float | None]
     sha256: str
+    # Ids the run merged into another record as the same paper (the table's `duplicates` column) -> the kept id.
+    kept_of: dict[str, str] = field(default_factory=dict)
 
     @property
     def sizes(self) -> dict[str, int]:
@@ -73,10 +78,14 @@ def load_run(path: Path) -> ScreenRun:
     text: dict[str, tuple[str, str]] = {}
     p_sums: dict[str, list[float]] = {name: [] for name in STRATA}
     order: list[tuple[str, str]] = []
+    kept_of: dict[str, str] = {}
     for line, row in enumerate(frame.to_dict("records"), start=2):
         record_id = str(row["record_id"]).strip()
         if record_id in stratum_of:
             raise InputError(path, f"record {record_id} appears twice", line=line)
+        for duplicate in str(row.get("duplicates", "")).split(";"):
+            if duplicate.strip() and duplicate.strip() != record_id:
+                kept_of[duplicate.strip()] = record_id
         stratum = STRATUM_OF_DECISION[str(row["decision"])]
         strata[stratum].append(record_id)
         stratum_of[record_id] = stratum
@@ -92,7 +101,7 @@ def load_run(path: Path) -> ScreenRun:
         name: (sum(values) / len(values) if values and len(values) == len(strata[name]) else None)
         for name, values in p_sums.items()
     }
-    return ScreenRun(path, strata, stratum_of, text, mean_p, decisions_sha256(order))
+    return ScreenRun(path, strata, stratum_of, text, mean_p, decisions_sha256(order), kept_of)
 
 
 @dataclass
@@ -153,20 +162,34 @@ def apply_label_file(ledger: Ledger, run: ScreenRun, sample: Sample, path: Path,
     """Store the labels a file gives for the sample's records; returns how many were new.
 
     The file is read with the gold reader, so the same id and label columns and the
-    same label words work. Ids the run does not have are an error (a file for another
-    run); labels for records outside the sample are ignored.
+    same label words work. A label for a record the run merged into another as the
+    same paper counts for the record it kept: a reviewer's export from the reference
+    manager still has every copy's id. Ids the run does not have are an error (a file
+    for another run); labels for records outside the sample are ignored.
 
     Raises:
-        GoldSetError: a bad row, an unknown id, or (unless ``partial``) sample records without a label.
+        GoldSetError: a bad row, an unknown id, copies of one paper labelled differently, or
+            (unless ``partial``) sample records without a label.
     """
     from winnow.gold import load_gold
 
     gold = load_gold(path)
-    unknown = [row for rid, row in gold.rows.items() if rid not in run.stratum_of]
+    unknown = [row for rid, row in gold.rows.items() if rid not in run.stratum_of and rid not in run.kept_of]
     if unknown:
         more = f" (and {len(unknown) - 1} more)" if len(unknown) > 1 else ""
         raise GoldSetError(path, f"record {unknown[0].record_id} is not in {run.path}{more}", line=unknown[0].line)
-    missing = [rid for rid, _ in sample.state.draw if rid not in gold.rows and rid not in sample.state.labels]
+    labelled: dict[str, GoldRow] = {}
+    for rid, row in gold.rows.items():
+        kept = run.kept_of.get(rid, rid)
+        first = labelled.setdefault(kept, row)
+        if first.included != row.included:
+            raise GoldSetError(
+                path,
+                f"records {first.record_id} and {rid} are one paper in {run.path} (merged as duplicates, kept as "
+                f"{kept}) but are labelled {_word(first.included)} and {_word(row.included)}",
+                line=row.line,
+            )
+    missing = [rid for rid, _ in sample.state.draw if rid not in labelled and rid not in sample.state.labels]
     if missing and not partial:
         shown = ", ".join(missing[:5]) + (", ..." if len(missing) > 5 else "")
         raise GoldSetError(
@@ -176,16 +199,20 @@ def apply_label_file(ledger: Ledger, run: ScreenRun, sample: Sample, path: Path,
         )
     new = 0
     for rid, _ in sample.state.draw:
-        row = gold.rows.get(rid)
+        row = labelled.get(rid)
         if row is None:
             continue
-        answer = "include" if row.included else "exclude"
+        answer = _word(row.included)
         if sample.state.labels.get(rid) == row.included:
             continue
         ledger.add_validation_label(sample.sample_id, record_id=rid, answer=answer, who=who, source=f"file:{path}")
         sample.state.apply(rid, answer)
         new += 1
     return new
+
+
+def _word(included: bool) -> str:
+    return "include" if included else "exclude"
 
 
 def validation_report(

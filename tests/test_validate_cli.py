@@ -187,3 +187,39 @@ def test_agree_and_audit_on_the_sample_gold_say_it_is_a_sample(
     assert sample["weighted_records"] == pytest.approx(200)
     assert run_cli("audit", table, "--gold", sample_gold, "--allow-missing", "--json") == 0
     assert "is a validation sample" in capsys.readouterr().err
+
+
+def test_labels_for_merged_duplicates_count_for_the_kept_record(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A reviewer's export still has every copy's id; the run kept r000 for itself, d900 and d901."""
+    table, _ = make_run(tmp_path, ["exclude"] * 20 + ["include"] * 5, [False] * 25)
+    with table.open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    for row in rows:
+        row["duplicates"] = "d900;d901" if row["record_id"] == "r000" else ""
+    write_csv(table, rows)
+    labels = [{"record_id": "d901" if r["record_id"] == "r000" else r["record_id"], "label": "exclude"} for r in rows]
+    labels[0]["label"] = "include"  # given under the copy's id only
+    report = validate_json(capsys, table, "--labels", write_csv(tmp_path / "labels.csv", labels), "--sample", "25")
+    assert report["labelled"] == 25 and report["complete"]
+    with sqlite3.connect(tmp_path / "decisions.ledger.sqlite") as conn:
+        assert conn.execute("SELECT answer FROM validation_labels WHERE record_id = 'r000'").fetchall() == [
+            ("include",)
+        ]
+    # Two copies of one paper labelled differently are refused, naming both.
+    clash = write_csv(tmp_path / "clash.csv", [*labels, {"record_id": "r000", "label": "exclude"}])
+    assert run_cli("validate", table, "--labels", clash) == 1
+    assert "records d901 and r000 are one paper" in error_line(capsys)
+
+
+def test_a_jsonl_table_gives_its_duplicates_as_ids(tmp_path: Path) -> None:
+    from winnow.screening.validation_run import load_run
+
+    table = tmp_path / "decisions.jsonl"
+    rows = [
+        {"record_id": "a", "decision": "include", "duplicates": ["b", "c"]},
+        {"record_id": "d", "decision": "exclude", "duplicates": []},
+    ]
+    table.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    assert load_run(table).kept_of == {"b": "a", "c": "a"}
