@@ -83,9 +83,8 @@ def load_run(path: Path) -> ScreenRun:
         record_id = str(row["record_id"]).strip()
         if record_id in stratum_of:
             raise InputError(path, f"record {record_id} appears twice", line=line)
-        for duplicate in str(row.get("duplicates", "")).split(";"):
-            if duplicate.strip() and duplicate.strip() != record_id:
-                kept_of[duplicate.strip()] = record_id
+        copies = (d.strip() for d in str(row.get("duplicates", "")).split(";"))
+        kept_of.update({copy: record_id for copy in copies if copy and copy != record_id})
         stratum = STRATUM_OF_DECISION[str(row["decision"])]
         strata[stratum].append(record_id)
         stratum_of[record_id] = stratum
@@ -332,7 +331,7 @@ def write_sample_gold(run: ScreenRun, sample: Sample, path: Path) -> Path:
         rows.append(
             {
                 "record_id": rid,
-                "label": "include" if sample.state.labels[rid] else "exclude",
+                "label": _word(sample.state.labels[rid]),
                 "stratum": stratum,
                 "weight": round(c.size / c.labelled, 6) if c.labelled else "",
             }

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from winnow.screening.validation_run import load_run
+
 from support import run_cli
 
 
@@ -214,8 +216,6 @@ def test_labels_for_merged_duplicates_count_for_the_kept_record(
 
 
 def test_a_jsonl_table_gives_its_duplicates_as_ids(tmp_path: Path) -> None:
-    from winnow.screening.validation_run import load_run
-
     table = tmp_path / "decisions.jsonl"
     rows = [
         {"record_id": "a", "decision": "include", "duplicates": ["b", "c"]},

@@ -6,9 +6,9 @@ WSS@95 counts the records read until 95 % of a set's includes are found. Issue 1
 session asked where along that path the default ranker (`ts-svm-jsvm-mean-qp-c5`) gains and
 loses against ASReview and against its two SVMs alone: the TF-IDF SVM with the protocol as an
 include (`x-svm-qp`, what winnow runs without the embeddings extra) and the joint SVM (`x-jsvm`).
-Each run is the `select` run of `learners_loo.py` (read to
-95 % recall from the same two prior records per seed) with the position of every include
-found kept; ASReview's positions come from its own orders in `bench/results/asreview.json`.
+Each run is the `select` run of `learners_loo.py` (read to 95 % recall from the same two prior
+records per seed) with the position of every include found kept; ASReview's positions come from
+its own orders in `bench/results/asreview.json`.
 The report gives, per set, the mean records read to reach 50 %, 90 % and 95 % recall.
 """
 
