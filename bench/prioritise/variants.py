@@ -16,7 +16,8 @@ views of the records (the nearest labelled includes, character n-grams, title wo
 the TF-IDF SVM alone with the protocol as an include (what winnow runs without the
 embeddings extra); the protocol-as-include settings themselves went into the product and
 the grid (docs/benchmarks.md, 8.3). The fifth session tried the zero-shot prior as a
-Thompson arm and BM25 against the protocol in the prior (8.4). The figures here are 5-seed
+Thompson arm, BM25 against the protocol in the prior, a CombMAX arm and MiniLM over whole
+texts (8.4). The figures here are 5-seed
 means in hindsight over all 17 sets, the same runs `learners_loo.py select` makes (reading
 stops at 95 % recall; WSS@95 on winnow's rows), beside ASReview's 5 seeds.
 """
@@ -213,8 +214,8 @@ def bm25(name: str, k1: float = 1.2, b: float = 0.75) -> np.ndarray:
     tf = counts[:, terms].toarray()
     df = (tf > 0).sum(axis=0)
     idf = np.log(1 + (n - df + 0.5) / (df + 0.5))
-    norm = k1 * (1 - b + b * length / length.mean())
-    return np.asarray((idf * tf * (k1 + 1) / (tf + norm[:, None])).sum(axis=1))
+    saturation = k1 * (1 - b + b * length / length.mean())
+    return np.asarray((idf * tf * (k1 + 1) / (tf + saturation[:, None])).sum(axis=1))
 
 
 # Which zero-shot prior and which MiniLM vectors the next job loads (`patched` sets them from the
