@@ -21,13 +21,13 @@ The learned ones differ in what they look at and how they generalise:
 
 The defaults (``screening/ranking.py``) are ``tfidf-svm``, ``joint-svm`` and their mean;
 the rest were measured against them (docs/benchmarks.md, 8.1 and 8.2).
+The fixed ones are the zero-shot prior and, with ``--from-run``, the LLM's P(include).
 
 A linear learner can also be given the protocol's own text as one more include (the
 "seed document" of Cormack and Grossman's Baseline Model Implementation, 2015,
 arXiv:1504.06868). While includes are few it is a large share of what the model knows
 of an include, so the protocol keeps steering the model after the zero-shot prior's
 weight has faded; as real includes arrive it is one among many.
-The fixed ones are the zero-shot prior and, with ``--from-run``, the LLM's P(include).
 """
 
 from __future__ import annotations
