@@ -2,7 +2,7 @@
 
 For each shared screening set, decision tables of known recall are built: the
 includes a real scorer (TF-IDF similarity to the review's protocol, as
-``screening/ranking.py`` computes it) ranks lowest are the model's misses, at
+``screening/ranking/ranker.py`` computes it) ranks lowest are the model's misses, at
 0, 2, 5, 10 and 20% of the includes. The top-scoring gold excludes are false
 includes (as many as the true includes), the next 2% of records are "uncertain",
 and so are the lowest 5% of the includes that were not missed.
@@ -49,14 +49,14 @@ from benchlib import write_results  # noqa: E402
 
 from winnow.gold import load_gold  # noqa: E402
 from winnow.protocol import load_protocol  # noqa: E402
-from winnow.screening.calibration import choose_threshold  # noqa: E402
-from winnow.screening.validation import (  # noqa: E402
+from winnow.screening.validation.calibration import choose_threshold  # noqa: E402
+from winnow.screening.validation.plan import plan_sample  # noqa: E402
+from winnow.screening.validation.recall import (  # noqa: E402
     STRATA,
     StratumCount,
     draw_sample,
     estimate_recall,
 )
-from winnow.screening.validation_plan import plan_sample  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data" / "screening"
 PROTOCOLS = ROOT / "bench" / "prioritise" / "protocols"
@@ -82,7 +82,7 @@ def scored(name: str, path: Path) -> Scored:
     """Gold labels (the project's gold reader) and TF-IDF similarity of each record to the protocol."""
     from sklearn.metrics.pairwise import cosine_similarity
 
-    from winnow.screening.ranking import build_features, protocol_query
+    from winnow.screening.ranking.ranker import build_features, protocol_query
 
     gold = load_gold(path)
     with path.open(newline="", encoding="utf-8") as handle:
@@ -136,7 +136,7 @@ def exact_missed_coverage(population: int, sample: int, missed: int, confidence:
     """P(true missed <= upper bound), summed over every possible sample outcome (no Monte Carlo noise)."""
     from scipy.stats import hypergeom
 
-    from winnow.screening.validation import alpha_of, count_bounds
+    from winnow.screening.validation.recall import alpha_of, count_bounds
 
     alpha = alpha_of(confidence)
     return float(

@@ -12,10 +12,10 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from winnow.ledger import Ledger
 from winnow.protocol import load_protocol
 from winnow.records import read_records
-from winnow.screening.bandit import ThompsonArms
-from winnow.screening.prioritise import Session
-from winnow.screening.ranking import Features, Prior, Ranker, RankerConfig, ranking_inputs
-from winnow.screening.stopping import StoppingRule
+from winnow.screening.ranking.bandit import ThompsonArms
+from winnow.screening.ranking.prioritise import Session
+from winnow.screening.ranking.ranker import Features, Prior, Ranker, RankerConfig, ranking_inputs
+from winnow.screening.ranking.stopping import StoppingRule
 
 from support import STATIN_TEXTS
 
@@ -124,7 +124,7 @@ def test_credit_depth_decides_which_learners_take_a_label() -> None:
 
 
 def test_the_mean_arm_is_the_mean_of_the_other_learners() -> None:
-    from winnow.screening.ranking import percentile
+    from winnow.screening.ranking.ranker import percentile
 
     config = RankerConfig(learners=("tfidf-logistic", "tfidf-bayes"), combiner="thompson", mean_arm=True)
     matrix = TfidfVectorizer().fit_transform(TEXTS).tocsr()

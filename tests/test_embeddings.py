@@ -11,7 +11,7 @@ from winnow import embeddings
 from winnow.gold import load_gold
 from winnow.protocol import load_protocol
 from winnow.records import read_records
-from winnow.screening.ranking import ranking_inputs, zero_shot_prior
+from winnow.screening.ranking.ranker import ranking_inputs, zero_shot_prior
 
 FIXTURE = Path(__file__).parent / "fixtures" / "prioritise"
 

@@ -70,7 +70,7 @@ def test_malformed_exports_name_file_line_and_problem(name: str, message: str) -
 
 def test_prioritise_labels_take_a_rayyan_export_matched_to_the_records() -> None:
     from winnow.records import Record
-    from winnow.screening.prioritise import read_label_file
+    from winnow.screening.ranking.prioritise import read_label_file
 
     records = [Record(record_id=k["record_id"], title=k["title"], doi=k["doi"]) for k in KNOWN]
     answers = read_label_file(FIXTURES / "rayyan_export.csv", records)

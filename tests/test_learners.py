@@ -12,12 +12,19 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from winnow.ledger import Ledger
 from winnow.protocol import load_protocol
 from winnow.records import read_records
-from winnow.screening import prioritise as prioritise_module
-from winnow.screening.hedge import Hedge, rank_loss
-from winnow.screening.learners import Fixed, LinearLearner, TfidfBayes, embedding_logistic, tfidf_logistic, tfidf_svm
-from winnow.screening.prioritise import Session
-from winnow.screening.ranking import Features, Prior, Ranker, RankerConfig, ranking_inputs, zero_shot_prior
-from winnow.screening.stopping import StoppingRule
+from winnow.screening.ranking import prioritise as prioritise_module
+from winnow.screening.ranking.hedge import Hedge, rank_loss
+from winnow.screening.ranking.learners import (
+    Fixed,
+    LinearLearner,
+    TfidfBayes,
+    embedding_logistic,
+    tfidf_logistic,
+    tfidf_svm,
+)
+from winnow.screening.ranking.prioritise import Session
+from winnow.screening.ranking.ranker import Features, Prior, Ranker, RankerConfig, ranking_inputs, zero_shot_prior
+from winnow.screening.ranking.stopping import StoppingRule
 
 from support import STATIN_TEXTS
 
@@ -211,7 +218,7 @@ def test_resume_runs_the_stopping_test_once_not_once_per_answer(
 def test_written_out_bayes_matches_sklearn() -> None:
     from sklearn.naive_bayes import MultinomialNB
 
-    from winnow.screening.learners import include_heavy_weights
+    from winnow.screening.ranking.learners import include_heavy_weights
 
     matrix = tfidf()
     ours = TfidfBayes(matrix).scores(LABELLED, Y)

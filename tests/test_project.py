@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import tomllib
+from pathlib import Path
 
 from winnow.cli import cli
 
@@ -43,8 +44,9 @@ def test_every_python_package_is_listed_in_pyproject() -> None:
             continue
         name = ".".join(folder.parts)
         for package, directory in mapped.items():
-            if directory == str(folder):
-                name = package
+            root = Path(directory).parts
+            if folder.parts[: len(root)] == root:
+                name = ".".join((package, *folder.parts[len(root) :]))
         on_disk.add(name)
     assert on_disk <= listed, f"packages missing from pyproject: {sorted(on_disk - listed)}"
 

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from winnow.gold import load_gold
-from winnow.screening.simulate import CurveFigures, draw_priors
+from winnow.screening.ranking.simulate import CurveFigures, draw_priors
 
 from support import run_cli
 

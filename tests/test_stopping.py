@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from winnow.screening.stopping import StoppingRule, buscar_p_value, check, estimated_recall, excludes_at_the_end
+from winnow.screening.ranking.stopping import StoppingRule, buscar_p_value, check, estimated_recall, excludes_at_the_end
 
 
 def test_nothing_found_cannot_reject() -> None:
@@ -113,7 +113,7 @@ def test_recall_estimate_from_the_last_reads_once_the_window_is_full() -> None:
 
 def test_status_line_never_shows_zero_recall_once_an_include_is_found() -> None:
     from winnow.cli.prioritise import _status_line
-    from winnow.screening.prioritise import Status
+    from winnow.screening.ranking.prioritise import Status
 
     rule = StoppingRule()
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from winnow.screening.validation_run import load_run
+from winnow.screening.validation.sample import load_run
 
 from support import run_cli
 

@@ -10,15 +10,15 @@ from math import comb
 
 import pytest
 
-from winnow.screening.calibration import choose_threshold, fewest_includes, redecide
-from winnow.screening.validation import (
+from winnow.screening.validation.calibration import choose_threshold, fewest_includes, redecide
+from winnow.screening.validation.plan import plan_sample
+from winnow.screening.validation.recall import (
     SampleState,
     StratumCount,
     count_bounds,
     draw_sample,
     estimate_recall,
 )
-from winnow.screening.validation_plan import plan_sample
 
 
 def pmf(k: int, population: int, includes: int, sample: int) -> float:

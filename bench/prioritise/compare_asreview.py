@@ -7,7 +7,7 @@ One command:
 It makes ASReview's virtual environment if needed (bench/asreview/setup.sh), runs
 ASReview's default (ELAS u4) for every dataset and seed that is not cached, runs
 ``winnow simulate --keep-duplicates --json --orders`` per dataset, and scores both
-tools' reading orders with the same function (winnow.screening.simulate.CurveFigures), so
+tools' reading orders with the same function (winnow.screening.ranking.simulate.CurveFigures), so
 the figures differ only by the order each tool chose. Results go to
 bench/results/prioritise_vs_asreview[-VARIANT].json and a Markdown table on stdout.
 """
@@ -33,7 +33,7 @@ sys.path[:0] = [str(ROOT / "bench"), str(ROOT / "bench" / "asreview")]
 from benchlib import write_results  # noqa: E402
 from datasets import DATASETS, Dataset  # noqa: E402
 
-from winnow.screening.simulate import CurveFigures  # noqa: E402
+from winnow.screening.ranking.simulate import CurveFigures  # noqa: E402
 
 CACHE = HERE / "cache"
 PROTOCOLS = HERE / "protocols"

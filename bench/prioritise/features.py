@@ -28,7 +28,7 @@ from datasets import DATASETS, Dataset  # noqa: E402
 from winnow import embeddings as emb  # noqa: E402
 from winnow.protocol import load_protocol  # noqa: E402
 from winnow.records import read_records  # noqa: E402
-from winnow.screening.ranking import protocol_query, ranking_inputs, record_text  # noqa: E402
+from winnow.screening.ranking.ranker import protocol_query, ranking_inputs, record_text  # noqa: E402
 
 OUT = HERE / "cache" / "features"
 PROTOCOLS = HERE / "protocols"

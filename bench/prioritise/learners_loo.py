@@ -8,7 +8,7 @@
 
 ``select`` reads every (config, dataset, seed) only until 95 % recall, which is all WSS@95
 needs, and caches it in ``bench/prioritise/cache/select/``. ``run`` simulates in full with
-``winnow.screening.simulate.simulate_one`` (on to the last include and the buscar stop) and
+``winnow.screening.ranking.simulate.simulate_one`` (on to the last include and the buscar stop) and
 caches in ``bench/prioritise/cache/learners/``; both use the saved features, so nothing is
 embedded or vectorised twice, and both run ``--jobs`` processes (one per core; run nothing
 beside them). ``report`` picks, for each held-out set, the config with the best mean WSS@95
@@ -43,9 +43,9 @@ from benchlib import write_results  # noqa: E402
 from compare_asreview import figures  # noqa: E402
 from datasets import DATASETS, get  # noqa: E402
 
-from winnow.screening.ranking import Features, Ranker, RankerConfig, zero_shot_prior  # noqa: E402
-from winnow.screening.simulate import CurveFigures, simulate_one  # noqa: E402
-from winnow.screening.stopping import StoppingRule  # noqa: E402
+from winnow.screening.ranking.ranker import Features, Ranker, RankerConfig, zero_shot_prior  # noqa: E402
+from winnow.screening.ranking.simulate import CurveFigures, simulate_one  # noqa: E402
+from winnow.screening.ranking.stopping import StoppingRule  # noqa: E402
 
 FEATURES = HERE / "cache" / "features"
 RUNS = HERE / "cache" / "learners"

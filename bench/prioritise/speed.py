@@ -4,8 +4,8 @@
 
 The records are the first 5,000 rows of three shared sets joined (Kwok 2020, Cohen ACE
 inhibitors, Cohen triptans) with their gold labels as the scripted reviewer, screened
-under Kwok's protocol through ``winnow.screening.prioritise.Session`` with a real ledger and
-the default ranker (the learners and combiner of ``screening/ranking.py``, embeddings on). The
+under Kwok's protocol through ``winnow.screening.ranking.prioritise.Session`` with a real ledger and
+the default ranker (the learners and combiner of ``screening/ranking/ranker.py``, embeddings on). The
 embedding vectors are random unit vectors of MiniLM's 384 dimensions: embedding is done
 once per record set and cached, so it is not part of the wait after a label, and only the
 shape of the vectors matters to the fit. Measured:
@@ -44,8 +44,8 @@ from datasets import get  # noqa: E402
 from winnow.ledger import Ledger  # noqa: E402
 from winnow.protocol import load_protocol  # noqa: E402
 from winnow.records import read_records  # noqa: E402
-from winnow.screening.prioritise import Session  # noqa: E402
-from winnow.screening.ranking import (  # noqa: E402
+from winnow.screening.ranking.prioritise import Session  # noqa: E402
+from winnow.screening.ranking.ranker import (  # noqa: E402
     Features,
     RankingInputs,
     build_features,
@@ -53,7 +53,7 @@ from winnow.screening.ranking import (  # noqa: E402
     record_text,
     zero_shot_prior,
 )
-from winnow.screening.stopping import StoppingRule, check  # noqa: E402
+from winnow.screening.ranking.stopping import StoppingRule, check  # noqa: E402
 
 SETS = ("Kwok_2020", "Cohen_2006_ACEInhibitors", "Cohen_2006_Triptans")
 

@@ -48,7 +48,8 @@ import learners_loo as loo  # noqa: E402
 
 from winnow.protocol import load_protocol  # noqa: E402
 from winnow.records import read_records  # noqa: E402
-from winnow.screening import bandit, learners, ranking  # noqa: E402
+from winnow.screening.ranking import bandit, learners  # noqa: E402
+from winnow.screening.ranking import ranker as ranking  # noqa: E402
 
 SEEDS = 5
 Maker = Callable[[csr_matrix, np.ndarray, int], Any]

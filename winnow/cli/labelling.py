@@ -16,7 +16,7 @@ from rich.panel import Panel
 from rich.text import Text
 
 if TYPE_CHECKING:
-    from winnow.screening.prioritise import Answer
+    from winnow.screening.ranking.prioritise import Answer
 
 ANSWER_PROMPT = "(i)nclude / (e)xclude / (s)kip / (q)uit, optional note after a space > "
 _KEYS: dict[str, Answer] = {

@@ -71,7 +71,7 @@ def stopping_options(func: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _rule(kw: dict[str, Any]) -> Any:
-    from winnow.screening.stopping import StoppingRule
+    from winnow.screening.ranking.stopping import StoppingRule
 
     return StoppingRule(
         name=kw["rule"],
@@ -116,7 +116,7 @@ def _ranking_inputs(records: list[Any], protocol: Any, p_include: dict[str, floa
     """Features and prior, with a progress bar while new records are embedded."""
     from rich.progress import Progress
 
-    from winnow.screening.ranking import ranking_inputs
+    from winnow.screening.ranking.ranker import ranking_inputs
 
     with Progress(console=Console(stderr=True), transient=True) as bar:
         task = bar.add_task("embedding records (cached after the first time)", total=len(records))
@@ -166,7 +166,7 @@ def prioritise(**kw: Any) -> int:
     """
     from winnow.ledger import Ledger, default_ledger_path
     from winnow.protocol import load_protocol
-    from winnow.screening.prioritise import Session, read_label_file, stopping_report, write_report
+    from winnow.screening.ranking.prioritise import Session, read_label_file, stopping_report, write_report
 
     console = Console()
     err = Console(stderr=True)
@@ -247,7 +247,7 @@ def _status_line(status: Any, rule: Any) -> str:
 
 def _recall_text(recall: float | None, read: int) -> str:
     """A recall above zero never prints as "0%"; before the estimate exists, say when it will."""
-    from winnow.screening.stopping import MIN_READS_FOR_ESTIMATE
+    from winnow.screening.ranking.stopping import MIN_READS_FOR_ESTIMATE
 
     if recall is None:
         return "-" if read >= MIN_READS_FOR_ESTIMATE else f"- (from {MIN_READS_FOR_ESTIMATE} read)"
@@ -305,7 +305,7 @@ def simulate(**kw: Any) -> int:
     """
     from winnow.gold import load_gold
     from winnow.protocol import load_protocol
-    from winnow.screening.simulate import simulate_gold
+    from winnow.screening.ranking.simulate import simulate_gold
 
     protocol = load_protocol(kw["protocol_path"])
     records, duplicates = _records(kw["input_path"], merge=not kw["keep_duplicates"])

@@ -67,7 +67,7 @@ def validate(**kw: Any) -> int:
     the same command again to resume.
     """
     from winnow.ledger import Ledger, default_ledger_path
-    from winnow.screening import validation_run as vr
+    from winnow.screening.validation import sample as vr
 
     decisions: Path = kw["decisions"]
     console, err = Console(), Console(stderr=True)
@@ -141,8 +141,8 @@ def _label_loop(
     console: Console, ledger: Any, run: Any, sample: Any, who: str, target: float, confidence: float
 ) -> bool:
     """Ask until the sample is labelled; False when the reviewer stopped first."""
-    from winnow.screening.validation import estimate_recall
-    from winnow.screening.validation_run import status_line
+    from winnow.screening.validation.recall import estimate_recall
+    from winnow.screening.validation.sample import status_line
 
     while True:
         nxt = sample.state.next_record()
@@ -271,7 +271,7 @@ def decide(**kw: Any) -> int:
     The run's own decision stays in screen_decision beside the new one.
     """
     from winnow.ledger import default_ledger_path
-    from winnow.screening.decide import decide as run_decide
+    from winnow.screening.validation.decide import decide as run_decide
 
     decisions: Path = kw["decisions"]
     if kw["labels_path"] is None and kw["threshold"] is None:

@@ -1,6 +1,6 @@
 """Choose which learner picks the next record: discounted Thompson sampling over rankers.
 
-Hedge (``screening/hedge.py``) judges every learner on the records the mixture
+Hedge (``screening/ranking/hedge.py``) judges every learner on the records the mixture
 chose to show, so the learner that dominates the mixture picks the records it is
 judged on: the includes it finds are the ones it ranked high, and a learner that
 would have found other includes is never shown them. This is the bias online

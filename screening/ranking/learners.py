@@ -1,8 +1,8 @@
 """Learners that see the records differently, each kept and scored on its own.
 
 Every learner turns the labels so far into one score per record; only the order
-of those scores matters, because the combiners (``screening/bandit.py``,
-``screening/hedge.py``) work on within-corpus percentiles. A learner that cannot
+of those scores matters, because the combiners (``screening/ranking/bandit.py``,
+``screening/ranking/hedge.py``) work on within-corpus percentiles. A learner that cannot
 score yet (one class labelled) returns ``None`` and sleeps until it can.
 
 The learned ones differ in what they look at and how they generalise:
@@ -19,7 +19,7 @@ The learned ones differ in what they look at and how they generalise:
   standardised;
 - ``mean-of-learners``: the others' mean percentile, as one more ranker to choose.
 
-The defaults (``screening/ranking.py``) are ``tfidf-svm``, ``joint-svm`` and their mean;
+The defaults (``screening/ranking/ranker.py``) are ``tfidf-svm``, ``joint-svm`` and their mean;
 the rest were measured against them (docs/benchmarks.md, 8.1 and 8.2).
 The fixed ones are the zero-shot prior and, with ``--from-run``, the LLM's P(include).
 

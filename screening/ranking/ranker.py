@@ -4,10 +4,10 @@ Before any label exists the order comes from the protocol alone: TF-IDF
 similarity between the criteria and each record (and MiniLM similarity when asked
 for), plus P(include) from an earlier LLM run when one is given. As the reviewer
 labels records, several learners that see the records differently
-(``screening/learners.py``) learn from those labels. By default Thompson sampling
-(``screening/bandit.py``) draws the learner that shows the next record, crediting
+(``screening/ranking/learners.py``) learn from those labels. By default Thompson sampling
+(``screening/ranking/bandit.py``) draws the learner that shows the next record, crediting
 each learner with the labels of the records it would have shown; Hedge
-(``screening/hedge.py``), which weights each learner by how high it had ranked the
+(``screening/ranking/hedge.py``), which weights each learner by how high it had ranked the
 includes, is the other combiner. Scores are compared as within-corpus
 percentiles, so no learner needs calibrated probabilities.
 
@@ -31,9 +31,9 @@ from sklearn.metrics.pairwise import cosine_similarity
 from winnow import embeddings as emb
 from winnow.protocol import LoadedProtocol, Protocol
 from winnow.records import Record
-from winnow.screening.bandit import ThompsonArms
-from winnow.screening.hedge import Hedge, fuse, rank_loss
-from winnow.screening.learners import Fixed, Learner, MeanOfLearners, Query, build_learners
+from winnow.screening.ranking.bandit import ThompsonArms
+from winnow.screening.ranking.hedge import Hedge, fuse, rank_loss
+from winnow.screening.ranking.learners import Fixed, Learner, MeanOfLearners, Query, build_learners
 
 EmbeddingChoice = Literal["auto", "on", "off"]
 Combiner = Literal["hedge", "thompson"]

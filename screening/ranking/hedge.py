@@ -21,7 +21,7 @@ within-corpus percentiles (weighted rank fusion).
 The zero-shot prior is deliberately not one of the rankers here. The records the
 reviewer reads are the ones the mixture put on top, so whichever ranker dominates
 the mixture is rarely charged; with the prior inside, its weight ran away on the
-test fixture. ``screening/ranking.py`` blends the prior in on a fixed schedule
+test fixture. ``screening/ranking/ranker.py`` blends the prior in on a fixed schedule
 instead, and a cold start is the prior alone.
 """
 

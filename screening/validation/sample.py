@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any
 from winnow.errors import GoldSetError, InputError
 from winnow.ledger import Ledger
 from winnow.screening.decisions import read_decisions, write_table
-from winnow.screening.validation import (
+from winnow.screening.validation.plan import Plan, plan_sample
+from winnow.screening.validation.recall import (
     METHOD,
     STRATA,
     STRATUM_OF_DECISION,
@@ -30,7 +31,6 @@ from winnow.screening.validation import (
     draw_sample,
     estimate_recall,
 )
-from winnow.screening.validation_plan import Plan, plan_sample
 
 if TYPE_CHECKING:
     from winnow.gold import GoldRow

@@ -24,8 +24,8 @@ from winnow.errors import InputError
 from winnow.ledger import Ledger
 from winnow.protocol import LoadedProtocol
 from winnow.records import Record
-from winnow.screening.ranking import Ranker, RankerConfig, RankingInputs, describe_combiner
-from winnow.screening.stopping import StoppingCheck, StoppingRule, check
+from winnow.screening.ranking.ranker import Ranker, RankerConfig, RankingInputs, describe_combiner
+from winnow.screening.ranking.stopping import StoppingCheck, StoppingRule, check
 
 Answer = Literal["include", "exclude", "skip"]
 RANKER_STATE = "ranker_state"

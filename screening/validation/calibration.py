@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from winnow.screening.validation import alpha_of, binomial_lower
+from winnow.screening.validation.recall import alpha_of, binomial_lower
 
 RULE = "include when p_include >= threshold"
 METHOD = (

@@ -3,7 +3,7 @@
 The plan is the cheapest sample that would certify the recall target in most
 samples if each stratum held includes at an assumed rate (the run's mean
 P(include), else a stated default). It is a guide for the reviewer, not part of
-the estimate: the bounds in ``screening/validation.py`` hold for any sample size
+the estimate: the bounds in ``screening/validation/recall.py`` hold for any sample size
 fixed before labelling.
 """
 
@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from winnow.screening.validation import STRATA, StratumCount, recall_lower_bound
+from winnow.screening.validation.recall import STRATA, StratumCount, recall_lower_bound
 
 # The plan: the fewest records that certify in this share of samples at the assumed include rates.
 PLAN_POWER = 0.8

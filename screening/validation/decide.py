@@ -20,8 +20,8 @@ from typing import Any
 from winnow import __version__
 from winnow.errors import GoldSetError, InputError
 from winnow.ledger import Ledger
-from winnow.screening.calibration import Calibration, choose_threshold, redecide
 from winnow.screening.decisions import read_decisions, read_table, write_table
+from winnow.screening.validation.calibration import Calibration, choose_threshold, redecide
 
 NEW_COLUMNS = ("screen_decision", "decided_by")
 

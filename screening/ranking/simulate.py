@@ -21,8 +21,8 @@ import numpy as np
 from winnow.errors import GoldSetError
 from winnow.gold import GoldSet
 from winnow.records import Record
-from winnow.screening.ranking import Ranker, RankerConfig, RankingInputs, describe_combiner
-from winnow.screening.stopping import StoppingRule, check
+from winnow.screening.ranking.ranker import Ranker, RankerConfig, RankingInputs, describe_combiner
+from winnow.screening.ranking.stopping import StoppingRule, check
 
 
 def draw_priors(gold: GoldSet, seed: int) -> tuple[str, str]:
