@@ -74,6 +74,12 @@ class FakeModel:
     def identity(self) -> dict[str, Any]:
         return {"fake": True}
 
+    def runtime(self) -> dict[str, str]:
+        return {}
+
+    def close(self) -> None:
+        pass
+
     def complete(self, request: ModelRequest) -> ModelResponse:
         with self._lock:
             self.calls.append(request)
@@ -142,7 +148,11 @@ def free_port() -> int:
 
 
 class LlamaServer:
-    """A real ``llama_cpp.server`` on 127.0.0.1 with the embedded GGUF, for the openai: backend."""
+    """A real ``llama_cpp.server`` on 127.0.0.1 with the embedded GGUF, started as ``winnow serve`` starts it.
+
+    Through ``winnow serve``, so the server has the settings that keep llama.cpp from crashing on
+    this CPU (extra buffer types off where it has AMX), as a reviewer's served model has.
+    """
 
     def __init__(self, gguf: Path, port: int | None = None) -> None:
         import subprocess
@@ -151,23 +161,7 @@ class LlamaServer:
         self.port = port or free_port()
         self.base_url = f"http://127.0.0.1:{self.port}/v1"
         self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "llama_cpp.server",
-                "--model",
-                str(gguf),
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(self.port),
-                "--n_ctx",
-                "4096",
-                "--verbose",
-                "False",
-                "--seed",
-                "0",
-            ],
+            [sys.executable, "-m", "winnow", "serve", f"local:{gguf}", "--port", str(self.port), "--n-ctx", "4096"],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -179,14 +173,14 @@ class LlamaServer:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"llama_cpp.server exited with {self.proc.returncode}")
+                raise RuntimeError(f"winnow serve exited with {self.proc.returncode}")
             try:
                 with urllib.request.urlopen(f"{self.base_url}/models", timeout=1) as response:
                     if response.status == 200:
                         return
             except OSError:
                 time.sleep(0.2)
-        raise RuntimeError("llama_cpp.server did not start in time")
+        raise RuntimeError("winnow serve did not start in time")
 
     def stop(self) -> None:
         self.proc.terminate()

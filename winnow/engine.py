@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from winnow.backends.base import Model, ModelRequest, ModelResponse
-from winnow.errors import BackendError, Interrupted, TransientBackendError
+from winnow.errors import BackendError, BackendStopped, Interrupted, ModelProcessDied, TransientBackendError
 from winnow.ledger import CallRow, Ledger
 from winnow.limits import RateLimiter
 from winnow.prices import PriceTable
@@ -93,6 +93,9 @@ class RunStats:
     cached_tokens: int = 0
     cost_usd: float | None = 0.0
     errors_by_kind: dict[str, int] = field(default_factory=dict)
+    # How often a model's process died and was replaced, and the first such message (the run went on).
+    crashes: int = 0
+    first_crash: str | None = None
 
 
 @dataclass(frozen=True)
@@ -229,6 +232,11 @@ class CallEngine:
             raise Interrupted(
                 "interrupted; every answered call is in the ledger, re-run the same command to resume"
             ) from None
+        except BackendStopped:
+            for future in in_flight:
+                future.cancel()
+            executor.shutdown(wait=True, cancel_futures=True)
+            raise
         executor.shutdown(wait=True)
 
     # -- one task, in a worker thread -----------------------------------------
@@ -239,6 +247,8 @@ class CallEngine:
         for _ in range(self.config.max_repairs + 1):
             try:
                 response, attempt_no = self._call_with_retries(task, request, attempt_no)
+            except BackendStopped:
+                raise
             except BackendError as exc:
                 kind = exc.kind if isinstance(exc, TransientBackendError) else "backend"
                 self._count_error(kind)
@@ -287,6 +297,8 @@ class CallEngine:
                         latency_ms=(time.perf_counter() - started) * 1000,
                     )
                     self._bump("failed_attempts")
+                    if isinstance(exc, ModelProcessDied):
+                        self._count_crash(str(exc))
                     raise
                 response.latency_ms = (time.perf_counter() - started) * 1000
                 return response, attempt_no
@@ -358,6 +370,11 @@ class CallEngine:
             self.stats.cost_usd = None
         else:
             self.stats.cost_usd += cost
+
+    def _count_crash(self, message: str) -> None:
+        with self._stats_lock:
+            self.stats.crashes += 1
+            self.stats.first_crash = self.stats.first_crash or message
 
     def _count_error(self, kind: str) -> None:
         with self._stats_lock:

@@ -103,3 +103,23 @@ class TransientBackendError(BackendError):
         self.retry_after = retry_after
         self.kind = kind
         super().__init__(message)
+
+
+class ModelProcessDied(TransientBackendError):
+    """A model's own process died in the middle of a call (a native crash, or the kernel killed it).
+
+    Retryable: the backend starts a new process for the next attempt. ``signal`` is the
+    signal that ended it, where one did.
+    """
+
+    def __init__(self, message: str, *, signal: int | None = None) -> None:
+        self.signal = signal
+        super().__init__(message, kind="crash")
+
+
+class BackendStopped(BackendError):
+    """The backend cannot go on: every further call would fail the same way.
+
+    Unlike every other backend error, this one stops the run instead of marking the
+    record ``error``; what was answered is in the ledger and the same command resumes.
+    """

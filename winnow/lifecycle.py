@@ -21,8 +21,8 @@ from typing import Any
 
 from winnow import __version__
 from winnow.backends import Model, build_model
-from winnow.engine import CallEngine, CallResult, CallTask, EngineConfig
-from winnow.errors import Interrupted
+from winnow.engine import CallEngine, CallResult, CallTask, EngineConfig, RunStats
+from winnow.errors import BackendStopped, Interrupted
 from winnow.ledger import Ledger, default_ledger_path
 from winnow.prices import PriceTable
 from winnow.runs import RunSummary, new_run_id
@@ -175,6 +175,7 @@ class Collected:
     rows: list[dict[str, Any]]
     counts: dict[str, int]
     interrupted: bool
+    stopped: BackendStopped | None = None
 
 
 Progress = Callable[[int, str], AbstractContextManager[Any]]
@@ -212,10 +213,13 @@ def collect(
             on_result(result, row)
 
     interrupted = False
+    stopped = None
     try:
         engine.run([task for unit in units for task in unit.tasks], take)
     except Interrupted:
         interrupted = True
+    except BackendStopped as exc:
+        interrupted, stopped = True, exc
     ordered = []
     counts = dict.fromkeys(stage.outcomes, 0)
     for unit in units:
@@ -224,7 +228,7 @@ def collect(
             row = stage.row(unit, answers[unit.record_id])
         counts[stage.outcome(row)] = counts.get(stage.outcome(row), 0) + 1
         ordered.append(row)
-    return Collected(ordered, counts, interrupted)
+    return Collected(ordered, counts, interrupted, stopped)
 
 
 def execute(
@@ -243,6 +247,7 @@ def execute(
     fields = {
         "run": run_id,
         "model": model.model_id,
+        **model.runtime(),
         "template": f"{stage.template.name} sha256:{stage.template.sha256[:12]}",
         **stage.header(model),
         "ledger": str(db),
@@ -304,8 +309,19 @@ def execute(
             outputs={stage.table: str(out), "ledger": str(db)},
             interrupted=done.interrupted,
             undecided=[u.record_id for u, r in zip(units, done.rows, strict=True) if stage.outcome(r) == "error"],
-            warnings=report.warnings,
+            warnings=[*crash_notes(engine.stats), *report.warnings],
             evidence=report.evidence,
+            stopped=done.stopped.one_line() if done.stopped else None,
         )
         ledger.finish_run(run_id, status="interrupted" if done.interrupted else "finished", summary=summary.to_dict())
+    model.close()
     return summary
+
+
+def crash_notes(stats: RunStats) -> list[str]:
+    """A crash the run survived is still said once, so the reviewer knows this machine's llama.cpp is fragile."""
+    if not stats.crashes:
+        return []
+    return [
+        f"{stats.first_crash} (the model's process died {stats.crashes} time(s); each call was retried on a new one)"
+    ]

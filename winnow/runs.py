@@ -32,6 +32,8 @@ class RunSummary:
     warnings: list[str] = field(default_factory=list)
     # Full-text runs: per extraction field or criterion, how many PDFs had each evidence status.
     evidence: dict[str, dict[str, int]] = field(default_factory=dict)
+    # Why the run stopped early on its own (a backend that cannot go on), as the one line the reviewer saw.
+    stopped: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

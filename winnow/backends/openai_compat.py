@@ -63,6 +63,14 @@ class OpenAICompatibleModel:
     def identity(self) -> dict[str, Any]:
         return {"base_url": self.base_url or "https://api.openai.com/v1"}
 
+    def runtime(self) -> dict[str, str]:
+        return {}
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
     @property
     def method(self) -> str | None:
         return self._method

@@ -32,6 +32,9 @@ def run_in_terminal(spec: RunSpec, stage: Stage, *, no_progress: bool) -> int:
     for line in summary.warnings:
         console.print(f"[yellow]note[/] {line}", markup=True, highlight=False)
     print_summary(console, summary, retry_command=shlex.join(spec.argv))
+    if summary.stopped:
+        console.print(f"winnow: error: {summary.stopped}", markup=False, highlight=False, soft_wrap=True)
+        return 1
     return 130 if summary.interrupted else 0
 
 
@@ -72,7 +75,7 @@ def print_summary(console: Console, summary: RunSummary, *, retry_command: str) 
         console.print(f"  {retry_command}", markup=False, highlight=False, soft_wrap=True)
     if summary.evidence:
         console.print(evidence_table(summary.evidence))
-    if summary.interrupted:
+    if summary.interrupted and not summary.stopped:
         console.print("[yellow]interrupted[/]: answered calls are in the ledger; re-run the same command to resume")
     for name, path in summary.outputs.items():
         console.print(f"[bold]{name}[/] {path}")
