@@ -8,7 +8,7 @@ recovered after a crash give the same row.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -215,7 +215,7 @@ class ExtractionStage(PaperStage):
     def outcome(self, row: dict[str, Any]) -> str:
         return str(row["status"])
 
-    def write(self, path: Path, rows: Sequence[dict[str, Any]]) -> None:
+    def write(self, path: Path, rows: Iterable[dict[str, Any]]) -> None:
         write_table(path, rows, extraction_columns(self.form), what="extraction")
 
 

@@ -15,7 +15,7 @@ The stage the run lifecycle runs for ``winnow screen --full-text``.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -202,7 +202,7 @@ class FullTextScreeningStage(PaperStage):
     def paper_row(self, paper: Paper, results: Sequence[CallResult | None]) -> dict[str, Any]:
         return screening_row(paper, self.protocol, self.template, results, self.chunking.quote_threshold)
 
-    def write(self, path: Path, rows: Sequence[dict[str, Any]]) -> None:
+    def write(self, path: Path, rows: Iterable[dict[str, Any]]) -> None:
         write_decisions(path, rows, self.protocol.criterion_ids, with_quotes=True)
 
 

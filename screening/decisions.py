@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -73,16 +73,19 @@ def output_format(path: Path) -> str:
 
 
 def write_decisions(
-    path: str | Path, rows: Sequence[dict[str, Any]], criterion_ids: Sequence[str], *, with_quotes: bool = False
+    path: str | Path, rows: Iterable[dict[str, Any]], criterion_ids: Sequence[str], *, with_quotes: bool = False
 ) -> Path:
-    """Write atomically (temp file then rename) so a crash never leaves half a table."""
+    """Write atomically (temp file then rename) so a crash never leaves half a table; rows are read once."""
     return write_table(path, rows, decision_columns(criterion_ids, with_quotes=with_quotes))
 
 
 def write_table(
-    path: str | Path, rows: Sequence[dict[str, Any]], columns: Sequence[str], *, what: str = "decisions"
+    path: str | Path, rows: Iterable[dict[str, Any]], columns: Sequence[str], *, what: str = "decisions"
 ) -> Path:
-    """Write any winnow result table (CSV, XLSX or JSONL by suffix) atomically, columns in order."""
+    """Write any winnow result table (CSV, XLSX or JSONL by suffix) atomically, columns in order.
+
+    CSV and JSONL stream ``rows`` (a generator is read once and never held); XLSX holds them.
+    """
     target = Path(path)
     fmt = output_format(target)
     columns = list(columns)

@@ -5,7 +5,9 @@ run uses), counts what is already answered in the ledger (re-runs are free), and
 prices the rest from the editable price table. Token counts are estimates at four
 characters per token; completion tokens come from this template's past answers in
 the ledger when there are some, else from an assumption that is printed with them.
-Nothing is written: the ledger is opened read-only, and only if it exists.
+Nothing is written: the ledger is opened read-only, and only if it exists. With
+``--batch`` the run is priced at the table's batch prices, its time is the
+provider's completion window, and the request files it needs are counted.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ MESSAGE_OVERHEAD_TOKENS = 4  # role and separators per chat message, as OpenAI c
 ASSUMED_LATENCY_S = {"api": 2.0, "embedded": 10.0}
 # OpenAI reuses a cached prompt prefix only from this length on; shorter prefixes are billed in full.
 MIN_CACHED_PREFIX_TOKENS = 1024
+BATCH_WINDOW_S = 24 * 3600.0
 
 
 @dataclass
@@ -49,6 +52,7 @@ class Estimate:
     seconds: float
     limited_by: str
     assumptions: list[str] = field(default_factory=list)
+    batch_files: int = 0  # request files a --batch run would send (0: not a batch run)
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -84,6 +88,7 @@ def _panel_estimate(parts: list[Estimate]) -> Estimate:
     assumptions = [f"panel of {len(parts)} reviewer answer sets: calls, tokens and cost summed over them"]
     assumptions += list(dict.fromkeys(a for p in parts for a in p.assumptions))
     return Estimate(
+        batch_files=sum(p.batch_files for p in parts),
         model=" + ".join(dict.fromkeys(p.model for p in parts)),
         records=parts[0].records,
         already_answered=sum(p.already_answered for p in parts),
@@ -110,6 +115,7 @@ def _estimate_calls(spec: RunSpec, caller: Caller, tasks: list[CallTask], record
     pending = [t for t in tasks if t.cache_key not in history.answered]
     assumptions = [f"tokens counted as characters/{CHARS_PER_TOKEN} plus {MESSAGE_OVERHEAD_TOKENS} per message"]
 
+    batch = spec.batch is not None
     prompt_counts = [_prompt_tokens(t.request.messages) for t in pending]
     prompt_per_call = statistics.fmean(prompt_counts) if prompt_counts else 0.0
     prefix = _shared_prefix_tokens(tasks)
@@ -126,12 +132,15 @@ def _estimate_calls(spec: RunSpec, caller: Caller, tasks: list[CallTask], record
     prompt_total = round(sum(prompt_counts))
     completion_total = round(completion_per_call * n)
     prices = PriceTable.load(spec.prices_path)
-    cost = prices.cost(model.model_id, prompt_total, completion_total)
+    cost = prices.cost(model.model_id, prompt_total, completion_total, batch=batch)
     cached_cost = None
     if cost is not None and n > 1 and prefix >= MIN_CACHED_PREFIX_TOKENS:
-        cached_cost = prices.cost(model.model_id, prompt_total, completion_total, prefix * (n - 1))
-    if not prices.known(model.model_id):
-        assumptions.append(f"{model.model_id} is not in the price table: no cost given (add it to --prices FILE)")
+        cached_cost = prices.cost(model.model_id, prompt_total, completion_total, prefix * (n - 1), batch=batch)
+    if not prices.known(model.model_id, batch=batch):
+        what = "batch prices" if batch and prices.known(model.model_id) else "the price table"
+        assumptions.append(f"{model.model_id} is not in {what}: no cost given (add it to --prices FILE)")
+    elif batch:
+        assumptions.append("priced at the price table's batch prices (OpenAI: half the synchronous price)")
     if not model.is_embedded and prefix < MIN_CACHED_PREFIX_TOKENS:
         assumptions.append(
             f"the shared prompt prefix (~{prefix} tokens) is below the {MIN_CACHED_PREFIX_TOKENS} tokens "
@@ -147,6 +156,10 @@ def _estimate_calls(spec: RunSpec, caller: Caller, tasks: list[CallTask], record
     seconds, limited_by = _duration(
         n, latency, spec.engine, model.max_concurrency, prompt_per_call + completion_per_call
     )
+    files = 0
+    if batch:
+        files = _batch_files(model, pending)
+        seconds, limited_by = BATCH_WINDOW_S, "the provider's 24 h completion window; most batches finish sooner"
     return Estimate(
         model=model.model_id,
         records=records,
@@ -163,7 +176,22 @@ def _estimate_calls(spec: RunSpec, caller: Caller, tasks: list[CallTask], record
         seconds=seconds,
         limited_by=limited_by,
         assumptions=assumptions,
+        batch_files=files,
     )
+
+
+def _batch_files(model: Any, tasks: list[CallTask]) -> int:
+    """Request files for ``tasks`` at the API's limits; one line is built exactly, the rest scaled by prompt size."""
+    from winnow.backends.openai_compat import OpenAICompatibleModel
+    from winnow.batch.files import MAX_BYTES, MAX_REQUESTS, request_line
+
+    if not tasks or not isinstance(model, OpenAICompatibleModel):
+        return 0
+    first = tasks[0]
+    line = len(request_line(first.cache_key, model.request_body(model.batch_method(), first.request)))
+    first_chars = sum(len(m["content"]) for m in first.request.messages)
+    size = sum(line + sum(len(m["content"]) for m in t.request.messages) - first_chars for t in tasks)
+    return max(math.ceil(len(tasks) / MAX_REQUESTS), math.ceil(size / MAX_BYTES))
 
 
 def _prompt_tokens(messages: tuple[dict[str, str], ...]) -> float:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -238,7 +238,7 @@ class PanelStage(Stage):
         row["combine"] = self.rule
         return row
 
-    def write(self, path: Path, rows: Sequence[dict[str, Any]]) -> None:
+    def write(self, path: Path, rows: Iterable[dict[str, Any]]) -> None:
         from winnow.screening.decisions import decision_columns
 
         extra = [f"{prefix}:{name}" for name in self._names for prefix in PANEL_PREFIXES]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -55,11 +55,23 @@ def build_tasks(
     sample: int = 0,
 ) -> list[CallTask]:
     """One task per record. ``sample`` k > 0 is a repeated answer: its own seed and its own cache key."""
+    return list(iter_tasks(records, protocol, template, model, options, sample=sample))
+
+
+def iter_tasks(
+    records: Iterable[Record],
+    protocol: Protocol,
+    template: PromptTemplate,
+    model: Model,
+    options: Sampling,
+    *,
+    sample: int = 0,
+) -> Iterator[CallTask]:
+    """``build_tasks`` one record at a time: each prompt is rendered only when its task is taken."""
     spec = screening_spec(protocol.criterion_ids)
     schema = spec.schema
     schema_digest = schema_sha256(schema)
     shared = {"review_title": protocol.title, "question": protocol.question, "criteria": render_criteria(protocol)}
-    tasks = []
     for record in records:
         request = ModelRequest(
             messages=template.render(**shared, record=render_record(record)),
@@ -81,16 +93,13 @@ def build_tasks(
             request=request,
             schema_digest=schema_digest,
         )
-        tasks.append(
-            CallTask(
-                record_id=record.record_id,
-                record_sha256=sha256,
-                request=request,
-                validate=spec,
-                cache_key=key,
-            )
+        yield CallTask(
+            record_id=record.record_id,
+            record_sha256=sha256,
+            request=request,
+            validate=spec,
+            cache_key=key,
         )
-    return tasks
 
 
 def final_decision(answer: dict[str, Any], protocol: Protocol) -> tuple[str, list[str]]:
@@ -194,8 +203,14 @@ class TitleAbstractStage(Stage):
         }
 
     def units(self, model: Model) -> list[Unit]:
-        tasks = build_tasks(self.records, self.protocol, self.template, model, self.sampling, sample=self.sample)
-        return [Unit(task.record_id, [task]) for task in tasks]
+        return list(self.iter_units(model))
+
+    def iter_units(self, model: Model) -> Iterator[Unit]:
+        for task in iter_tasks(self.records, self.protocol, self.template, model, self.sampling, sample=self.sample):
+            yield Unit(task.record_id, [task])
+
+    def unit_count(self) -> int:
+        return len(self.records)
 
     def row(self, unit: Unit, results: Sequence[CallResult | None]) -> dict[str, Any]:
         (result,) = results
@@ -204,7 +219,7 @@ class TitleAbstractStage(Stage):
             return decision_row(record, self.protocol, self.template, None, NOT_SCREENED)
         return decision_row(record, self.protocol, self.template, result.row, result.error)
 
-    def write(self, path: Path, rows: Sequence[dict[str, Any]]) -> None:
+    def write(self, path: Path, rows: Iterable[dict[str, Any]]) -> None:
         write_decisions(path, rows, self.protocol.criterion_ids)
 
     def report(self, rows: Sequence[dict[str, Any]]) -> StageReport:

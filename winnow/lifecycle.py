@@ -5,7 +5,9 @@ work units, how a unit's answers become a table row, and how the table is writte
 Everything else a run does happens here, once: build the model, show the header,
 open the ledger and record the run, run the engine, show progress, collect the
 answers into rows, write the table, summarise, and close the run in the ledger.
-A new stage supplies a ``Stage``; it never copies this sequence.
+A new stage supplies a ``Stage``; it never copies this sequence. The batch route
+(``winnow.batch``) answers the units in place of the synchronous engine, and hands
+back the same ``Outcome``.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from __future__ import annotations
 import json
 import sys
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +23,7 @@ from typing import Any
 
 from winnow import __version__
 from winnow.backends import Model, build_model
+from winnow.batch import BatchOptions
 from winnow.engine import CallEngine, CallResult, CallTask, EngineConfig, RunStats
 from winnow.errors import BackendStopped, Interrupted
 from winnow.ledger import Ledger, default_ledger_path
@@ -30,6 +33,7 @@ from winnow.templates import PromptTemplate
 
 __all__ = [
     "ModelChoice",
+    "Outcome",
     "RunHeader",
     "RunSpec",
     "Sampling",
@@ -87,6 +91,8 @@ class RunSpec:
     db: Path | None = None
     prices_path: Path | None = None
     argv: tuple[str, ...] = field(default_factory=lambda: tuple(sys.argv))
+    # None: one synchronous call per task; else the batch route (``--batch`` and its siblings).
+    batch: BatchOptions | None = None
 
     def output_path(self, suffix: str) -> Path:
         """``--out``, or ``./INPUT-STEM.SUFFIX.csv``."""
@@ -151,12 +157,21 @@ class Stage(ABC):
     def units(self, model: Model) -> list[Unit]:
         """The work, in output order; may be slow (PDF parsing), so it runs after the header."""
 
+    def iter_units(self, model: Model) -> Iterable[Unit]:
+        """The same units, made one by one as they are read; the batch route walks a million this way."""
+        return self.units(model)
+
+    def unit_count(self) -> int | None:
+        """How many units there will be without making them, where a stage knows; None otherwise."""
+        return None
+
     @abstractmethod
     def row(self, unit: Unit, results: Sequence[CallResult | None]) -> dict[str, Any]:
         """The table row for one unit from its results in task order (None: never answered)."""
 
     @abstractmethod
-    def write(self, path: Path, rows: Sequence[dict[str, Any]]) -> None: ...
+    def write(self, path: Path, rows: Iterable[dict[str, Any]]) -> None:
+        """Write the table; ``rows`` may be a generator read once (the batch route streams them)."""
 
     def outcome(self, row: dict[str, Any]) -> str:
         """The count a row adds to (the decision, or the status of an extraction)."""
@@ -176,6 +191,45 @@ class Collected:
     counts: dict[str, int]
     interrupted: bool
     stopped: BackendStopped | None = None
+
+
+@dataclass
+class Outcome:
+    """What a route hands back to the lifecycle once its table is written (or deliberately not yet).
+
+    ``written`` is False when answers are still to come (batches running, requests written
+    for a cluster); ``status`` is what the runs table records; ``batch`` is the batch
+    route's part of the summary.
+    """
+
+    counts: dict[str, int]
+    undecided: list[str]
+    served_model: str | None
+    interrupted: bool = False
+    stopped: str | None = None
+    written: bool = True
+    status: str = "finished"
+    report: StageReport = field(default_factory=StageReport)
+    batch: dict[str, Any] | None = None
+
+
+class Tally:
+    """Counts rows as they are written (a streamed table is never held), for the run summary."""
+
+    def __init__(self, stage: Stage) -> None:
+        self.stage = stage
+        self.counts = dict.fromkeys(stage.outcomes, 0)
+        self.undecided: list[str] = []
+        self.served_model: str | None = None
+
+    def add(self, unit: Unit, row: dict[str, Any]) -> str:
+        outcome = self.stage.outcome(row)
+        self.counts[outcome] = self.counts.get(outcome, 0) + 1
+        if outcome == "error":
+            self.undecided.append(unit.record_id)
+        if self.served_model is None and row.get("served_model"):
+            self.served_model = str(row["served_model"])
+        return outcome
 
 
 Progress = Callable[[int, str], AbstractContextManager[Any]]
@@ -250,12 +304,14 @@ def execute(
         **model.runtime(),
         "template": f"{stage.template.name} sha256:{stage.template.sha256[:12]}",
         **stage.header(model),
+        **({"route": spec.batch.describe()} if spec.batch is not None else {}),
         "ledger": str(db),
         "output": str(out),
     }
     if on_header is not None:
         on_header(RunHeader(fields, embedded=model.is_embedded))
-    units = stage.units(model)
+    # The batch route makes its units as it walks them; the synchronous engine takes them all at once.
+    units = stage.units(model) if spec.batch is None else None
     with Ledger(db) as ledger:
         ledger.start_run(
             run_id,
@@ -269,7 +325,7 @@ def execute(
                 {"sampling": spec.sampling.__dict__, **stage.params()}, ensure_ascii=False, default=str
             ),
             input_path=str(spec.input_path),
-            n_records=len(units),
+            n_records=len(units) if units is not None else stage.unit_count(),
             winnow_version=__version__,
         )
         engine = CallEngine(
@@ -282,40 +338,60 @@ def execute(
             config=spec.engine,
             prices=PriceTable.load(spec.prices_path),
         )
-        bar = progress(sum(len(u.tasks) for u in units), stage.description) if progress else nullcontext()
-        with bar as display:
+        if units is not None:
+            done = _run_sync(stage, units, engine, out, progress)
+        else:
+            from winnow.batch.route import run_batch
 
-            def tick(result: CallResult, row: dict[str, Any] | None) -> None:
-                if display is None:
-                    return
-                tokens = cost = 0
-                if result.row is not None and not result.cached:
-                    tokens = (result.row["prompt_tokens"] or 0) + (result.row["completion_tokens"] or 0)
-                    cost = result.row["cost_usd"]
-                display.advance(None if row is None else stage.outcome(row), tokens=tokens, cost=cost)
-
-            done = collect(stage, units, engine, on_result=tick)
-        stage.write(out, done.rows)
-        report = stage.report(done.rows)
+            assert spec.batch is not None
+            done = run_batch(spec.batch, stage, engine, out, progress)
         summary = RunSummary(
             run_id=run_id,
             model=model.model_id,
-            served_model=next((r.get("served_model") for r in done.rows if r.get("served_model")), None),
-            records=len(units),
-            skipped=report.skipped,
-            duplicate_groups=report.duplicate_groups,
+            served_model=done.served_model,
+            records=len(units) if units is not None else stage.unit_count() or sum(done.counts.values()),
+            skipped=done.report.skipped,
+            duplicate_groups=done.report.duplicate_groups,
             counts=done.counts,
             stats=engine.stats,
-            outputs={stage.table: str(out), "ledger": str(db)},
+            outputs={stage.table: str(out), "ledger": str(db)} if done.written else {"ledger": str(db)},
             interrupted=done.interrupted,
-            undecided=[u.record_id for u, r in zip(units, done.rows, strict=True) if stage.outcome(r) == "error"],
-            warnings=[*crash_notes(engine.stats), *report.warnings],
-            evidence=report.evidence,
-            stopped=done.stopped.one_line() if done.stopped else None,
+            undecided=done.undecided,
+            warnings=[*crash_notes(engine.stats), *done.report.warnings],
+            evidence=done.report.evidence,
+            stopped=done.stopped,
+            batch=done.batch,
         )
-        ledger.finish_run(run_id, status="interrupted" if done.interrupted else "finished", summary=summary.to_dict())
+        ledger.finish_run(run_id, status=done.status, summary=summary.to_dict())
     model.close()
     return summary
+
+
+def _run_sync(stage: Stage, units: list[Unit], engine: CallEngine, out: Path, progress: Progress | None) -> Outcome:
+    """The synchronous route: the engine answers every unit, then the table is written."""
+    bar = progress(sum(len(u.tasks) for u in units), stage.description) if progress else nullcontext()
+    with bar as display:
+
+        def tick(result: CallResult, row: dict[str, Any] | None) -> None:
+            if display is None:
+                return
+            tokens = cost = 0
+            if result.row is not None and not result.cached:
+                tokens = (result.row["prompt_tokens"] or 0) + (result.row["completion_tokens"] or 0)
+                cost = result.row["cost_usd"]
+            display.advance(None if row is None else stage.outcome(row), tokens=tokens, cost=cost)
+
+        done = collect(stage, units, engine, on_result=tick)
+    stage.write(out, done.rows)
+    return Outcome(
+        counts=done.counts,
+        undecided=[u.record_id for u, r in zip(units, done.rows, strict=True) if stage.outcome(r) == "error"],
+        served_model=next((r.get("served_model") for r in done.rows if r.get("served_model")), None),
+        interrupted=done.interrupted,
+        stopped=done.stopped.one_line() if done.stopped else None,
+        status="interrupted" if done.interrupted else "finished",
+        report=stage.report(done.rows),
+    )
 
 
 def crash_notes(stats: RunStats) -> list[str]:

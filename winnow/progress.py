@@ -75,3 +75,8 @@ class RunProgress:
         counts = " ".join(f"{k[:3]} {v}" for k, v in sorted(self.counts.items()))
         usage = f"{self.tokens:,} tok " + ("$?" if self.cost is None else f"${self.cost:,.4f}")
         self._progress.update(self._task, advance=1, rate=rate, counts=counts, usage=usage)
+
+    def show(self, done: int, note: str = "") -> None:
+        """Set the count outright: a batch's progress is polled from the provider, not counted call by call."""
+        self._done = done
+        self._progress.update(self._task, completed=done, counts=note)

@@ -34,6 +34,8 @@ class RunSummary:
     evidence: dict[str, dict[str, int]] = field(default_factory=dict)
     # Why the run stopped early on its own (a backend that cannot go on), as the one line the reviewer saw.
     stopped: str | None = None
+    # The batch route's account: batches sent and still open, answers and cost by route (batch, sync).
+    batch: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

@@ -15,6 +15,7 @@ import click
 from click.core import ParameterSource
 
 if TYPE_CHECKING:
+    from winnow.batch import BatchOptions
     from winnow.extraction.stage import ChunkOptions
     from winnow.lifecycle import ModelChoice, RunSpec
 
@@ -137,19 +138,114 @@ def full_text_options(func: F) -> F:
     return func
 
 
+BATCH_FLAGS = ("batch", "no_wait", "batch_file", "batch_results", "batch_cancel")
+
+
+def batch_options(func: F) -> F:
+    """--batch and its siblings: the provider's batch API, request files for a cluster, and their results."""
+    options = [
+        click.option(
+            "--batch",
+            is_flag=True,
+            help="Send the requests through the provider's batch API (OpenAI: half price, answers within 24 h): "
+            "submit, wait with a progress bar, collect. Re-running the same command resumes a killed run "
+            "and never sends a pending request twice.",
+        ),
+        click.option(
+            "--no-wait",
+            is_flag=True,
+            help="With --batch: submit and exit; the same command later collects what has finished.",
+        ),
+        click.option(
+            "--batch-file",
+            type=click.Path(dir_okay=False, path_type=Path),
+            default=None,
+            metavar="FILE.jsonl",
+            help="Write the requests still to answer as OpenAI batch JSONL for a served cluster "
+            "(vllm run-batch -i FILE -o results.jsonl); no network. Over 50,000 requests or 200 MB: "
+            "FILE-002.jsonl and on.",
+        ),
+        click.option(
+            "--batch-results",
+            multiple=True,
+            type=click.Path(exists=True, dir_okay=False, path_type=Path),
+            metavar="FILE.jsonl",
+            help="Ingest answers in OpenAI batch output format (vllm run-batch output, or a provider's output "
+            "and error files); give it more than once for several files.",
+        ),
+        click.option(
+            "--batch-fallback",
+            type=click.Choice(["batch", "sync"]),
+            default="batch",
+            show_default=True,
+            help="Where a request goes again after its batch failed it (an error line, a missing line, an "
+            "answer that breaks the schema): a follow-up batch, or a synchronous call.",
+        ),
+        click.option(
+            "--batch-cancel",
+            is_flag=True,
+            help="Cancel this command's open batches, ingest what they answered, and write the table.",
+        ),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def batch_request(kw: dict[str, Any]) -> BatchOptions | None:
+    """The batch options a command was given, checked against each other; None when none was given."""
+    from winnow.batch import BatchOptions
+
+    given = [f"--{n.replace('_', '-')}" for n in BATCH_FLAGS if kw.get(n)]
+    fallback_given = kw.get("batch_fallback", "batch") != "batch"
+    if not given:
+        if fallback_given:
+            raise click.UsageError("--batch-fallback applies with --batch or --batch-results")
+        return None
+    if kw["batch"] and kw["batch_file"] is not None:
+        raise click.UsageError(
+            "--batch sends requests to the provider and --batch-file writes them for a cluster: give one"
+        )
+    if kw["no_wait"] and not kw["batch"]:
+        raise click.UsageError("--no-wait applies with --batch")
+    if fallback_given and not (kw["batch"] or kw["batch_results"]):
+        raise click.UsageError("--batch-fallback applies with --batch or --batch-results")
+    if kw.get("dry_run") and given != ["--batch"]:
+        raise click.UsageError(f"--dry-run prices --batch runs; it does not take {', '.join(given)}")
+    ids = kw["model_id"] or ()
+    if len(ids) > 1:
+        raise click.UsageError("the batch options take one --model")
+    from winnow.backends import default_model_id
+
+    model_id = ids[0] if ids else default_model_id()
+    if not model_id.startswith("openai:"):
+        raise click.UsageError(
+            f"the batch options need an openai: model (OpenAI, or a cluster's model name), not {model_id!r}"
+        )
+    return BatchOptions(
+        submit=kw["batch"],
+        wait=not kw["no_wait"],
+        requests_file=kw["batch_file"],
+        results_files=tuple(kw["batch_results"]),
+        fallback=kw["batch_fallback"],
+        cancel=kw["batch_cancel"],
+    )
+
+
 def reply_tokens(default: int) -> int | None:
     """The command's own --max-tokens default when the user left it alone, else None (use theirs)."""
     ctx = click.get_current_context()
     return default if ctx.get_parameter_source("max_tokens") == ParameterSource.DEFAULT else None
 
 
-def model_choices(kw: dict[str, Any]) -> tuple[ModelChoice, ...]:
+def model_choices(kw: dict[str, Any], batch: BatchOptions | None = None) -> tuple[ModelChoice, ...]:
     """One ``ModelChoice`` per ``--model`` given (none: the default model), sharing the endpoint options.
 
-    A ``--dry-run`` calls nothing, so it needs no API key.
+    A ``--dry-run`` calls nothing, so it needs no API key; neither does writing or reading batch files.
     """
     from winnow.lifecycle import ModelChoice
 
+    offline = bool(kw.get("dry_run")) or (batch is not None and not batch.calls_model)
     ids = kw["model_id"] or (None,)
     return tuple(
         ModelChoice(
@@ -158,7 +254,7 @@ def model_choices(kw: dict[str, Any]) -> tuple[ModelChoice, ...]:
             api_key=kw["api_key"],
             timeout_s=kw["timeout_s"],
             structured=kw["structured"],
-            require_key=not kw.get("dry_run"),
+            require_key=not offline,
         )
         for model_id in ids
     )
@@ -169,7 +265,9 @@ def one_model(kw: dict[str, Any], command: str) -> None:
         raise click.UsageError(f"{command} takes one --model; panels of reviewers are for title/abstract screening")
 
 
-def run_spec(kw: dict[str, Any], *, template: str, max_tokens: int | None = None) -> RunSpec:
+def run_spec(
+    kw: dict[str, Any], *, template: str, max_tokens: int | None = None, batch: BatchOptions | None = None
+) -> RunSpec:
     """The typed run request for a model-calling command's parsed options (the first --model answers)."""
     from winnow.engine import EngineConfig
     from winnow.lifecycle import RunSpec, Sampling
@@ -180,7 +278,7 @@ def run_spec(kw: dict[str, Any], *, template: str, max_tokens: int | None = None
         input_path=Path(kw["input_path"]),
         protocol_path=Path(kw["protocol_path"]),
         template=template,
-        model=model_choices(kw)[0],
+        model=model_choices(kw, batch)[0],
         sampling=Sampling(temperature=kw["temperature"], max_tokens=max_tokens or kw["max_tokens"], seed=kw["seed"]),
         engine=EngineConfig(
             concurrency=kw["concurrency"],
@@ -193,6 +291,7 @@ def run_spec(kw: dict[str, Any], *, template: str, max_tokens: int | None = None
         db=kw["db"],
         prices_path=Path(kw["prices_path"]) if kw["prices_path"] else None,
         argv=tuple(redact_argv(["winnow", *sys.argv[1:]])),
+        batch=batch,
     )
 
 

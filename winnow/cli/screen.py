@@ -9,6 +9,9 @@ import click
 from rich.console import Console
 
 from winnow.cli.options import (
+    BATCH_FLAGS,
+    batch_options,
+    batch_request,
     chunk_options,
     full_text_options,
     model_choices,
@@ -95,6 +98,7 @@ FULL_TEXT_REPLY_TOKENS = 1024
     help="YAML list of model reviewers {model, name, base_url, api_key_env, template, samples}, "
     "for panels whose models need their own endpoint or key.",
 )
+@batch_options
 @full_text_options
 @model_options
 def screen(**kw: Any) -> int:
@@ -108,6 +112,7 @@ def screen(**kw: Any) -> int:
     """
     if kw["full_text"]:
         return _screen_full_text(kw)
+    batch = batch_request(kw)
     given = [f"--{name.replace('_', '-')}" for name in ("max_chunks", "chunk_tokens") if kw[name] is not None]
     if given:
         raise click.UsageError(f"{', '.join(given)} only apply with --full-text")
@@ -115,7 +120,7 @@ def screen(**kw: Any) -> int:
     from winnow.cli.summary import run_in_terminal
     from winnow.screening.run import PanelRequest, RecordSelection, screening_stage
 
-    spec = run_spec(kw, template=kw["template"])
+    spec = run_spec(kw, template=kw["template"], batch=batch)
     panel = PanelRequest(
         models=model_choices(kw),
         reviewers_file=kw["reviewers_file"],
@@ -124,6 +129,8 @@ def screen(**kw: Any) -> int:
         combine=kw["combine"],
     )
     selection = RecordSelection(sample=kw["sample"], sample_seed=kw["sample_seed"], limit=kw["limit"])
+    if batch is not None and panel.is_panel:
+        raise click.UsageError("the batch options take one --model and one answer per record (no panel or --samples)")
     stage = screening_stage(spec, selection, panel)
     if kw["dry_run"]:
         from winnow.screening.estimate import estimate_screening
@@ -154,7 +161,11 @@ def print_estimate(console: Console, estimate: Any) -> None:
     ]
     if e.cost_usd_with_prompt_cache is not None:
         lines.append(("cost, prefix cached", usd(e.cost_usd_with_prompt_cache)))
-    lines.append(("time", f"~{timedelta(seconds=round(e.seconds))} (limited by {e.limited_by})"))
+    if e.batch_files:
+        lines.append(("batch files", f"{e.batch_files:,} (at most 50,000 requests and 200 MB each)"))
+        lines.append(("time", f"up to {timedelta(seconds=round(e.seconds))} ({e.limited_by})"))
+    else:
+        lines.append(("time", f"~{timedelta(seconds=round(e.seconds))} (limited by {e.limited_by})"))
     for key, value in lines:
         console.print(f"[bold]{key:<20}[/bold]{value}", highlight=False)
     for assumption in e.assumptions:
@@ -166,7 +177,7 @@ def _screen_full_text(kw: dict[str, Any]) -> int:
     from winnow.cli.summary import run_in_terminal
     from winnow.extraction.fulltext import DEFAULT_FULL_TEXT_TEMPLATE, full_text_stage
 
-    for name in ("limit", "sample", "dry_run", "reviewer_labels", "reviewers_file"):
+    for name in ("limit", "sample", "dry_run", "reviewer_labels", "reviewers_file", *BATCH_FLAGS):
         if kw.get(name):
             raise click.UsageError(f"--{name.replace('_', '-')} does not apply with --full-text")
     if kw["samples"] > 1:

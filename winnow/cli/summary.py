@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import shlex
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
@@ -51,7 +51,14 @@ def print_summary(console: Console, summary: RunSummary, *, retry_command: str) 
     stats = summary.stats
     counts = ", ".join(f"{k} {v}" for k, v in summary.counts.items())
     cost = "unknown (model not in price table)" if stats.cost_usd is None else f"${stats.cost_usd:.4f}"
-    console.print(f"[bold]decided[/] {counts}")
+    waiting = "decisions" not in summary.outputs and summary.batch is not None
+    if waiting:
+        console.print("[bold]decided[/] nothing yet: answers are still to come, so no table was written")
+    else:
+        console.print(f"[bold]decided[/] {counts}")
+    if summary.batch is not None:
+        for line in batch_lines(summary.batch):
+            console.print(line, highlight=False)
     console.print(
         f"[bold]calls[/] {stats.calls} made ({stats.retried} retried, {stats.failed_attempts} failed attempts, "
         f"{stats.repairs} repairs), {stats.cached} answers reused from the ledger"
@@ -77,8 +84,52 @@ def print_summary(console: Console, summary: RunSummary, *, retry_command: str) 
         console.print(evidence_table(summary.evidence))
     if summary.interrupted and not summary.stopped:
         console.print("[yellow]interrupted[/]: answered calls are in the ledger; re-run the same command to resume")
+    if summary.batch is not None and summary.batch.get("hint") and (waiting or summary.interrupted):
+        console.print(f"[bold]next[/] {summary.batch['hint']}", highlight=False)
     for name, path in summary.outputs.items():
         console.print(f"[bold]{name}[/] {path}")
+
+
+def batch_lines(batch: dict[str, Any]) -> list[str]:
+    """What the batch route did, and answers and cost by route, as the ledger has them."""
+
+    def usd(value: float | None) -> str:
+        return "cost unknown (not in the price table)" if value is None else f"${value:,.4f}"
+
+    lines = []
+    if batch["submitted"]:
+        shown = ", ".join(batch["submitted"][:3]) + (" ..." if len(batch["submitted"]) > 3 else "")
+        lines.append(
+            f"[bold]batch[/] sent {len(batch['submitted'])} batch(es), {batch['requests_sent']:,} requests ({shown})"
+        )
+    if batch["cancelled"]:
+        lines.append(f"[bold]batch[/] cancelled {', '.join(batch['cancelled'])}")
+    if batch["open"]:
+        lines.append(
+            f"[bold]batch[/] still running: {len(batch['open'])} batch(es), {batch['open_requests']:,} requests "
+            f"({', '.join(batch['open'][:3])}{' ...' if len(batch['open']) > 3 else ''})"
+        )
+    if batch["files_written"]:
+        more = len(batch["files_written"]) - 1
+        lines.append(
+            f"[bold]batch[/] wrote {batch['requests_written']:,} requests to {batch['files_written'][0]}"
+            + (f" and {more} more file(s)" if more else "")
+        )
+    if batch["results_read"] or batch["ingested"] or batch["missing"]:
+        lines.append(
+            f"[bold]batch[/] ingested {batch['ingested']:,} result lines ({batch['ingested_failed']:,} failed: "
+            f"error lines or answers that broke the schema), {batch['missing']:,} requests a batch left unanswered"
+        )
+    totals = batch.get("totals") or {}
+    if totals:
+        b, s = totals["batch"], totals["sync"]
+        lines.append(
+            f"[bold]answers[/] {b['answers']:,} from batches ({usd(b['cost_usd'])} at batch prices), "
+            f"{s['answers']:,} from synchronous calls ({usd(s['cost_usd'])})"
+        )
+    if batch.get("other_open"):
+        lines.append(f"[dim]{batch['other_open']} other open batch(es) in this ledger belong to other requests[/]")
+    return lines
 
 
 # Column headings, short enough that ten columns fit 80 characters.

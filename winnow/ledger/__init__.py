@@ -22,7 +22,7 @@ from typing import Any
 from winnow.errors import LedgerError
 from winnow.ledger.migrations import MIGRATIONS
 
-__all__ = ["CallRow", "Ledger", "default_ledger_path", "utc_now"]
+__all__ = ["BATCH_OPEN", "BatchRow", "CallRow", "Ledger", "default_ledger_path", "utc_now"]
 
 
 def utc_now() -> str:
@@ -57,9 +57,39 @@ class CallRow:
     cost_usd: float | None = None
     p_include: float | None = None
     confidence_source: str | None = None
+    # The batch that answered (``batches.batch_id``); None for a synchronous call.
+    batch_id: str | None = None
 
 
 _CALL_COLUMNS = tuple(CallRow.__dataclass_fields__)
+
+# A submitted batch's life: written (its file is complete on disk), uploaded (the provider holds
+# the file), then the provider's own statuses; a finished one is downloaded, then ingested. A
+# batch in one of these statuses may still answer its requests, so none of them is sent again.
+BATCH_OPEN = ("written", "uploaded", "validating", "in_progress", "finalizing", "cancelling")
+# Finished at the provider: its output and error files say what was answered.
+BATCH_FINISHED = ("completed", "expired", "failed", "cancelled")
+
+
+@dataclass(frozen=True)
+class BatchRow:
+    """One batch of requests as first recorded: before anything is sent, or as a file written or read.
+
+    ``kind`` is ``api`` (sent to the provider's batch API), ``file`` (``--batch-file``: written
+    for a served cluster, never sent by winnow) or ``results`` (``--batch-results``: a results
+    file that was ingested).
+    """
+
+    batch_id: str
+    kind: str
+    run_id: str
+    stage: str
+    model: str
+    endpoint: str | None
+    local_path: str | None
+    request_count: int
+    bytes: int | None
+    status: str
 
 
 class Ledger:
@@ -189,6 +219,121 @@ class Ledger:
                 return int(cursor.lastrowid or 0)
         except sqlite3.Error as exc:
             raise LedgerError(f"{self.path}: cannot write ledger: {exc}") from exc
+
+    def batch_rows(self, cache_keys: Iterable[str]) -> dict[tuple[str, str], sqlite3.Row]:
+        """The latest row per (batch, key) already stored from any batch: an ingest never stores a line twice."""
+        keys = list(dict.fromkeys(cache_keys))
+        found: dict[tuple[str, str], sqlite3.Row] = {}
+        for start in range(0, len(keys), 500):
+            chunk = keys[start : start + 500]
+            marks = ", ".join("?" for _ in chunk)
+            sql = f"SELECT * FROM calls WHERE cache_key IN ({marks}) AND batch_id IS NOT NULL ORDER BY call_id"
+            for row in self._read(sql, chunk):
+                found[(row["batch_id"], row["cache_key"])] = row
+        return found
+
+    def route_totals(self, run_id: str) -> dict[str, dict[str, Any]]:
+        """Answers, model responses and cost of one run, split into ``batch`` and ``sync``.
+
+        The summary reads these from the ledger, so the two always agree. ``cost_usd`` is
+        None when some response of the route has tokens but no price.
+        """
+        sql = (
+            "SELECT batch_id IS NOT NULL AS batched, SUM(ok) AS answers, SUM(raw_response IS NOT NULL) AS calls,"
+            " SUM(cost_usd) AS cost, SUM(prompt_tokens IS NOT NULL AND cost_usd IS NULL) AS unpriced"
+            " FROM calls WHERE run_id = ? GROUP BY batched"
+        )
+        totals: dict[str, dict[str, Any]] = {
+            name: {"answers": 0, "calls": 0, "cost_usd": 0.0} for name in ("batch", "sync")
+        }
+        for row in self._read(sql, (run_id,)):
+            entry = totals["batch" if row["batched"] else "sync"]
+            entry["answers"] = int(row["answers"] or 0)
+            entry["calls"] = int(row["calls"] or 0)
+            entry["cost_usd"] = None if row["unpriced"] else round(float(row["cost"] or 0.0), 6)
+        return totals
+
+    # -- batches ----------------------------------------------------------------
+    def add_batch(self, batch: BatchRow, requests: Sequence[tuple[str, str, str | None]] = ()) -> None:
+        """Record a batch and its requests (custom id, record id, follow-up messages) in one transaction.
+
+        Called once the batch's file is complete on disk and before any of it is sent, so
+        from this commit on every request in it counts as pending until the batch is done.
+        """
+        now = utc_now()
+        try:
+            with self._transaction() as conn:
+                conn.execute(
+                    "INSERT OR IGNORE INTO batches (batch_id, kind, run_id, stage, model, endpoint, local_path,"
+                    " request_count, bytes, status, created_at, updated_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (batch.batch_id, batch.kind, batch.run_id, batch.stage, batch.model, batch.endpoint,
+                     batch.local_path, batch.request_count, batch.bytes, batch.status, now, now),
+                )  # fmt: skip
+                conn.executemany(
+                    "INSERT OR IGNORE INTO batch_requests (batch_id, custom_id, record_id, messages_json)"
+                    " VALUES (?, ?, ?, ?)",
+                    [(batch.batch_id, *request) for request in requests],
+                )
+        except sqlite3.Error as exc:
+            raise LedgerError(f"{self.path}: cannot write ledger: {exc}") from exc
+
+    _BATCH_FIELDS = frozenset(
+        {"status", "input_file_id", "provider_batch_id", "output_file_id", "error_file_id", "request_counts_json",
+         "error", "submitted_at", "finished_at", "ingested_at", "local_path"}
+    )  # fmt: skip
+
+    def update_batch(self, batch_id: str, **fields: Any) -> None:
+        unknown = set(fields) - self._BATCH_FIELDS
+        if unknown:
+            raise ValueError(f"not batch fields: {sorted(unknown)}")
+        names = ", ".join(f"{name} = ?" for name in fields)
+        self._write(
+            f"UPDATE batches SET {names}, updated_at = ? WHERE batch_id = ?", [*fields.values(), utc_now(), batch_id]
+        )
+
+    def batch(self, batch_id: str) -> sqlite3.Row | None:
+        rows = self._read("SELECT * FROM batches WHERE batch_id = ?", (batch_id,))
+        return rows[0] if rows else None
+
+    def batches(self, *, kind: str | None = None, statuses: Sequence[str] | None = None) -> list[sqlite3.Row]:
+        """Batches in the order they were recorded, optionally of one kind and in some statuses."""
+        sql, params = "SELECT * FROM batches WHERE 1 = 1", []
+        if kind is not None:
+            sql += " AND kind = ?"
+            params.append(kind)
+        if statuses is not None:
+            sql += f" AND status IN ({', '.join('?' for _ in statuses)})"
+            params.extend(statuses)
+        return self._read(sql + " ORDER BY created_at, rowid", params)
+
+    def batches_holding(self, cache_keys: Iterable[str]) -> dict[str, list[tuple[str, str | None]]]:
+        """The API batches each key was sent in, oldest first, with a follow-up's messages (None: the prompt)."""
+        keys = list(dict.fromkeys(cache_keys))
+        found: dict[str, list[tuple[str, str | None]]] = {}
+        for start in range(0, len(keys), 500):
+            chunk = keys[start : start + 500]
+            marks = ", ".join("?" for _ in chunk)
+            sql = (
+                "SELECT r.custom_id, r.batch_id, r.messages_json FROM batch_requests r"
+                f" JOIN batches b ON b.batch_id = r.batch_id WHERE r.custom_id IN ({marks})"
+                " ORDER BY b.created_at, b.rowid"
+            )
+            for row in self._read(sql, chunk):
+                found.setdefault(row["custom_id"], []).append((row["batch_id"], row["messages_json"]))
+        return found
+
+    def batch_request_count(self, batch_id: str) -> int:
+        return int(self._read("SELECT COUNT(*) FROM batch_requests WHERE batch_id = ?", (batch_id,))[0][0])
+
+    def batch_unstored(self, batch_id: str) -> int:
+        """Requests of a batch with no row from it yet: 0 means every line (or its absence) is in the ledger."""
+        sql = (
+            "SELECT COUNT(*) FROM batch_requests r WHERE r.batch_id = ? AND NOT EXISTS"
+            " (SELECT 1 FROM calls c WHERE c.batch_id = r.batch_id AND c.cache_key = r.custom_id)"
+            " AND NOT EXISTS (SELECT 1 FROM calls c WHERE c.cache_key = r.custom_id AND c.ok = 1)"
+        )
+        return int(self._read(sql, (batch_id,))[0][0])
 
     def _read(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
         try:

@@ -124,4 +124,44 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX validation_labels_by_sample ON validation_labels(sample_id, label_id);
     """,
+    # 4: the provider batch route. A call row says which batch answered it (NULL: a synchronous call);
+    # each batch of requests, from the moment its file is written, and the requests it holds, so a
+    # killed run finds what it already sent and never sends a pending request again. A follow-up
+    # request (a repair, or a request sent again) keeps its messages; NULL: the record's own prompt.
+    """
+    ALTER TABLE calls ADD COLUMN batch_id TEXT;
+    CREATE INDEX calls_by_key ON calls(cache_key, batch_id);
+    CREATE TABLE batches (
+        batch_id TEXT PRIMARY KEY,
+        kind TEXT NOT NULL,
+        run_id TEXT NOT NULL,
+        stage TEXT NOT NULL,
+        model TEXT NOT NULL,
+        endpoint TEXT,
+        local_path TEXT,
+        request_count INTEGER NOT NULL,
+        bytes INTEGER,
+        status TEXT NOT NULL,
+        input_file_id TEXT,
+        provider_batch_id TEXT,
+        output_file_id TEXT,
+        error_file_id TEXT,
+        request_counts_json TEXT,
+        error TEXT,
+        created_at TEXT NOT NULL,
+        submitted_at TEXT,
+        finished_at TEXT,
+        ingested_at TEXT,
+        updated_at TEXT
+    );
+    CREATE INDEX batches_by_status ON batches(status);
+    CREATE TABLE batch_requests (
+        batch_id TEXT NOT NULL,
+        custom_id TEXT NOT NULL,
+        record_id TEXT NOT NULL,
+        messages_json TEXT,
+        PRIMARY KEY (batch_id, custom_id)
+    );
+    CREATE INDEX batch_requests_by_key ON batch_requests(custom_id);
+    """,
 )
