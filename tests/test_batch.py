@@ -270,3 +270,53 @@ def test_a_ledger_migrated_to_batches_keeps_its_calls(tmp_path: Path) -> None:
         ledger.add_call(row)
         assert ledger.batch_unstored("b1") == 1
         assert ledger.route_totals("run")["batch"] == {"answers": 1, "calls": 0, "cost_usd": None}
+
+
+def results_line(custom_id: str, content: str) -> str:
+    body = {"id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "qwen",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 900, "completion_tokens": 90, "total_tokens": 990}}  # fmt: skip
+    return json.dumps({"id": "vllm-1", "custom_id": custom_id, "response": {"status_code": 200, "body": body},
+                       "error": None}) + "\n"  # fmt: skip
+
+
+def valid_answer() -> str:
+    criteria = {cid: {"verdict": "met", "reason": "stated"} for cid in ("I1", "I2", "I3")}
+    criteria |= {cid: {"verdict": "not_met", "reason": "stated"} for cid in ("E1", "E2")}
+    return json.dumps({"criteria": criteria, "rationale": "A clinical decision-support tool.", "decision": "include"})
+
+
+def test_results_and_a_request_file_in_one_command_write_the_repairs_with_their_validation_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Flow only (hand-written answers): which request a cluster gets next, and what the ledger keeps."""
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    out = tmp_path / "d.csv"
+    args = ("screen", DENNSTAEDT / "records.csv", "-p", PROTOCOL, "-m", "openai:qwen", "--limit", 2, "-o", out,
+            "--no-progress")  # fmt: skip
+    assert run_cli(*args, "--batch-file", tmp_path / "requests.jsonl") == 0
+    first, second = (json.loads(line) for line in (tmp_path / "requests.jsonl").read_text().splitlines())
+    broken = '{"decision": "include"}'
+    (tmp_path / "results.jsonl").write_text(
+        results_line(first["custom_id"], valid_answer()) + results_line(second["custom_id"], broken)
+    )
+    follow_up = tmp_path / "follow-up.jsonl"
+    assert run_cli(*args, "--batch-results", tmp_path / "results.jsonl", "--batch-file", follow_up) == 0
+    assert not out.exists(), "one record still waits for its repair"
+    (repair,) = (json.loads(line) for line in follow_up.read_text().splitlines())
+    assert repair["custom_id"] == second["custom_id"]
+    messages = repair["body"]["messages"]
+    assert messages[:-2] == second["body"]["messages"] and messages[-2] == {"role": "assistant", "content": broken}
+    assert "did not match the required JSON schema" in messages[-1]["content"] and "criteria" in messages[-1]["content"]
+    (tmp_path / "results-2.jsonl").write_text(results_line(second["custom_id"], valid_answer()))
+    assert run_cli(*args, "--batch-results", tmp_path / "results-2.jsonl") == 0
+    table = out.read_text()
+    assert table.count(",include,") == 2
+    with sqlite3.connect(tmp_path / "d.ledger.sqlite") as conn:
+        rows = conn.execute(
+            "SELECT ok, error_kind, prompt_json, cost_usd FROM calls WHERE cache_key = ? ORDER BY call_id",
+            (second["custom_id"],),
+        ).fetchall()
+    assert [(ok, kind) for ok, kind, _, _ in rows] == [(0, "invalid_output"), (1, None)]
+    assert json.loads(rows[1][2])[-1] == messages[-1], "the answer is stored with the repair it answered"
+    assert rows[1][3] is None, "a model without prices has no cost"

@@ -17,6 +17,7 @@ from support import REPO
 
 sys.path.insert(0, str(REPO / "bench"))
 
+import batch_scale
 import benchlib
 import cache
 import concurrency
@@ -160,6 +161,15 @@ def test_extraction_embedded(tmp_path: Path) -> None:
     assert figures["pdfs"] == 1 and figures["calls_answered"] >= 1
     assert figures["every_value_has_evidence_status"]
     assert sum(figures["evidence_per_field"]["model_type"].values()) == 1
+
+
+def test_batch_scale_writes_requests_and_ingests_every_answer(tmp_path: Path) -> None:
+    figures = batch_scale.main(["--sizes", "60", "120", "--out", str(tmp_path / "b.json")])
+    for n in ("60", "120"):
+        size = figures["sizes"][n]
+        assert size["write_requests"]["requests"] == size["read_alone"]["records"] == int(n)
+        assert size["ingest_and_table"]["answers_in_ledger"] == size["ingest_and_table"]["table_rows"] == int(n)
+        assert size["write_requests"]["files"] == 1
 
 
 def test_machine_header_names_versions() -> None:

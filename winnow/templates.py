@@ -39,26 +39,31 @@ class PromptTemplate:
     def render(self, **values: Any) -> tuple[dict[str, str], ...]:
         """Messages as plain role/content dicts, the form every backend takes.
 
-        Each message's own langchain template formats its text; going through
-        ``chat.format_messages`` gives the same text but builds and validates a
-        pydantic message per part, which was three quarters of the render time.
+        langchain parses and checks each message's f-string when the file is loaded;
+        rendering is then ``str.format`` on that same string, which gives the text
+        langchain's own formatter (a ``string.Formatter``, in Python) gives, about
+        ten times faster: most of what a million records cost to render.
         """
         missing = set(self.variables) - set(values)
         if missing:
             raise TemplateError(self.path, f"missing value(s) for {', '.join(sorted(missing))}")
         return tuple(
-            {"role": role, "content": prompt.format(**{k: values[k] for k in prompt.input_variables})}
-            for role, prompt in self._parts
+            {"role": role, "content": text.format(**{k: values[k] for k in names})} for role, text, names in self._parts
         )
 
     @cached_property
-    def _parts(self) -> tuple[tuple[str, Any], ...]:
+    def _parts(self) -> tuple[tuple[str, str, tuple[str, ...]], ...]:
         roles: dict[type, str] = {
             SystemMessagePromptTemplate: "system",
             HumanMessagePromptTemplate: "user",
             AIMessagePromptTemplate: "assistant",
         }
-        return tuple((roles[type(message)], message.prompt) for message in self.chat.messages)  # type: ignore[union-attr]
+        parts = []
+        for message in self.chat.messages:
+            prompt = message.prompt  # type: ignore[union-attr]
+            assert prompt.template_format == "f-string" and not prompt.partial_variables
+            parts.append((roles[type(message)], str(prompt.template), tuple(prompt.input_variables)))
+        return tuple(parts)
 
 
 def prompts_dir() -> Path:

@@ -59,6 +59,7 @@ class OpenAICompatibleModel:
         self._method: str | None = None if structured == "auto" else structured
         self._client: Any = None
         self._probe_lock = threading.Lock()
+        self._strict_cache: tuple[dict[str, Any], Any] | None = None
 
     def identity(self) -> dict[str, Any]:
         return {"base_url": self.base_url or "https://api.openai.com/v1"}
@@ -133,7 +134,7 @@ class OpenAICompatibleModel:
         if method == "json_schema":
             body["response_format"] = {
                 "type": "json_schema",
-                "json_schema": {"name": request.schema_name, "schema": strict_subset(request.schema), "strict": True},
+                "json_schema": {"name": request.schema_name, "schema": self._strict(request.schema), "strict": True},
             }
         elif method == "json_object":
             body["messages"] = _with_schema_note(request)
@@ -147,6 +148,13 @@ class OpenAICompatibleModel:
             body["logprobs"] = True
             body["top_logprobs"] = 10
         return body
+
+    def _strict(self, schema: dict[str, Any]) -> Any:
+        """``strict_subset`` of a run's one schema, made once (it took 160 us a request)."""
+        cached = self._strict_cache
+        if cached is None or cached[0] is not schema:
+            cached = self._strict_cache = (schema, strict_subset(schema))
+        return cached[1]
 
     def response_from_body(self, body: dict[str, Any], method: str, request: ModelRequest) -> ModelResponse:
         """A chat completion as a batch output line carries it, read exactly as a synchronous answer is.

@@ -30,6 +30,7 @@ import hashlib
 import json
 import time
 from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from itertools import islice
@@ -90,6 +91,16 @@ class BatchReport:
 
 
 @dataclass
+class _Window:
+    """A window of units between being resolved and having its rows built."""
+
+    units: list[Unit]
+    settled: dict[int, CallResult]
+    fresh: list[CallTask]
+    saving: Future[None] | None
+
+
+@dataclass
 class _Walk:
     """What one pass over the units found."""
 
@@ -125,6 +136,9 @@ class BatchRun:
         self._indexed: set[str] = set()
         self._provider: BatchProvider | None = None
         self._first = True
+        self._rows: list[CallRow] = []
+        self._keeper: tuple[ThreadPoolExecutor, Ledger] | None = None
+        self._params: dict[tuple[Any, ...], str] = {}
 
     # -- the loop ----------------------------------------------------------------
     def run(self) -> Outcome:
@@ -205,25 +219,35 @@ class BatchRun:
         display = bar.__enter__() if bar is not None else None
         state = {"open": False}
 
-        def rows() -> Iterator[dict[str, Any]]:
-            for window in _windows(self.stage.iter_units(self.model), WINDOW):
-                resolved = self._resolve_window(window, index, writer, walk)
-                for unit in window:
-                    results = [resolved.get(id(task)) for task in unit.tasks]
-                    if any(r is None for r in results):
-                        state["open"] = True
-                        if display is not None:
-                            display.advance(None)
-                        continue
-                    if state["open"]:
-                        if display is not None:
-                            display.advance(None)
-                        continue
-                    row = self.stage.row(unit, results)
-                    outcome = tally.add(unit, row)
+        def emit(window: _Window) -> Iterator[dict[str, Any]]:
+            resolved = self._settle(window)
+            for unit in window.units:
+                results = [resolved.get(id(task)) for task in unit.tasks]
+                if any(r is None for r in results):
+                    state["open"] = True
                     if display is not None:
-                        display.advance(outcome)
-                    yield row
+                        display.advance(None)
+                    continue
+                if state["open"]:
+                    if display is not None:
+                        display.advance(None)
+                    continue
+                row = self.stage.row(unit, results)
+                outcome = tally.add(unit, row)
+                if display is not None:
+                    display.advance(outcome)
+                yield row
+
+        def rows() -> Iterator[dict[str, Any]]:
+            # A window's rows are built while the ledger stores the next window's answers.
+            previous: _Window | None = None
+            for units in _windows(self.stage.iter_units(self.model), WINDOW):
+                current = self._resolve_window(units, index, writer, walk)
+                if previous is not None:
+                    yield from emit(previous)
+                previous = current
+            if previous is not None:
+                yield from emit(previous)
 
         try:
             self.stage.write(scratch, rows())
@@ -235,6 +259,7 @@ class BatchRun:
             scratch.unlink(missing_ok=True)
             raise
         finally:
+            self._store_done()
             index.close()
             if bar is not None:
                 bar.__exit__(None, None, None)
@@ -249,8 +274,8 @@ class BatchRun:
 
     def _resolve_window(
         self, window: list[Unit], index: ResultIndex, writer: RequestFiles | None, walk: _Walk
-    ) -> dict[int, CallResult]:
-        """Results for the window's tasks that are settled (answered or given up); the rest stay out."""
+    ) -> _Window:
+        """Resolve the window's tasks: ingest their lines, note the pending, write or send their requests."""
         tasks = [task for unit in window for task in unit.tasks]
         keys = [task.cache_key for task in tasks]
         answered = self.ledger.answers(keys)
@@ -289,13 +314,44 @@ class BatchRun:
                 walk.requests += 1
             else:
                 settled[id(task)] = self._no_answer(task)
-        if fresh:
-            rows = self.ledger.answers(t.cache_key for t in fresh)
-            for task in fresh:
-                settled[id(task)] = CallResult(task=task, row=rows[task.cache_key], cached=False)
-        for task, result in self._call_sync(sync):
-            settled[id(task)] = result
-        return settled
+        # The window's ingested lines go into the ledger in one transaction, on the store's own
+        # connection in a thread of its own; a crash before it commits loses nothing (the results
+        # files are still on disk, and are ingested again).
+        saving = self._store_rows(self._rows) if self._rows else None
+        self._rows = []
+        if sync:
+            if saving is not None:
+                saving.result()
+            for task, result in self._call_sync(sync):
+                settled[id(task)] = result
+        return _Window(window, settled, fresh, saving)
+
+    def _settle(self, window: _Window) -> dict[int, CallResult]:
+        """The window's settled results, with the rows of the answers it ingested once they are stored."""
+        if window.saving is not None:
+            window.saving.result()
+        if window.fresh:
+            rows = self.ledger.answers(t.cache_key for t in window.fresh)
+            for task in window.fresh:
+                window.settled[id(task)] = CallResult(task=task, row=rows[task.cache_key], cached=False)
+        return window.settled
+
+    def _store_rows(self, rows: list[CallRow]) -> Future[None]:
+        if self._keeper is None:
+            self._keeper = (
+                ThreadPoolExecutor(max_workers=1, thread_name_prefix="winnow-store"),
+                Ledger(self.ledger.path),
+            )
+        executor, ledger = self._keeper
+        return executor.submit(ledger.add_calls, rows)
+
+    def _store_done(self) -> None:
+        """Wait for the store's last transaction, and close its connection."""
+        if self._keeper is not None:
+            executor, ledger = self._keeper
+            executor.shutdown(wait=True)
+            ledger.close()
+            self._keeper = None
 
     # -- ingesting -------------------------------------------------------------------
     def _ingest(
@@ -308,7 +364,7 @@ class BatchRun:
         """Store what results files and finished batches say about this task; True when it is now answered."""
         key = task.cache_key
         sent = dict(holding)
-        # A cluster's results answer the latest request file written for the key (a follow-up's own messages).
+        # A cluster's results answer the request last written for the key in a --batch-file.
         written = next((m for bid, m in reversed(holding) if self._kind(bid) == "file"), None)
         seen: set[str] = set()
         for source, line in index.lines_for(key) if key in index else ():
@@ -323,7 +379,7 @@ class BatchRun:
             request = self._request_sent(task, messages)
             previous = stored.get((batch_id, key))
             if previous is not None:
-                self._remember(task, request, previous["error_kind"], previous["error"], previous)
+                self._remember(task, request, previous["error_kind"], previous["error"])
                 continue
             batch = self._batches[batch_id]
             status = batch["status"] if batch["status"] != "completed" else "completed without a line for it"
@@ -349,10 +405,13 @@ class BatchRun:
             return False
         self.report.ingested += 1
         if line.body is None:
+            # As for a synchronous call: a refused request (4xx but 408, 409, 429) is not sent again.
+            refused = line.status is not None and 400 <= line.status < 500 and line.status not in (408, 409, 429)
+            kind = "batch_refused" if refused else "batch_error"
             error = f"batch answer: {line.error}"
-            self._store(task, request, batch_id, error=error, error_kind="batch_error")
+            self._store(task, request, batch_id, error=error, error_kind=kind)
             self.report.ingested_failed += 1
-            self._remember(task, request, "batch_error", error)
+            self._remember(task, request, kind, error)
             return False
         try:
             response = self.model.response_from_body(line.body, self.method, request)
@@ -377,7 +436,6 @@ class BatchRun:
         request: ModelRequest,
         kind: str,
         error: str,
-        row: Any = None,
         *,
         response: ModelResponse | None = None,
     ) -> None:
@@ -406,8 +464,8 @@ class BatchRun:
         parsed: dict[str, Any] | None = None,
         error: str | None = None,
         error_kind: str | None = None,
-    ) -> int:
-        """One ingested line as a ledger row: the columns a synchronous answer has, plus the batch."""
+    ) -> None:
+        """One ingested line as a ledger row, stored with its window: a synchronous answer's columns plus the batch."""
         model_id = self.model.model_id
         cost = None
         if response is not None:
@@ -418,7 +476,7 @@ class BatchRun:
                 self.engine._add_usage(response, cost)
         failure = self.failures.get(task.cache_key)
         attempt = 1 + (failure.answers + failure.tries if failure else 0)
-        return self.ledger.add_call(
+        self._rows.append(
             CallRow(
                 run_id=self.engine.run_id,
                 stage=self.engine.stage,
@@ -427,7 +485,7 @@ class BatchRun:
                 template_name=self.engine.caller.template_name,
                 template_sha256=self.engine.caller.template_sha256,
                 model=model_id,
-                params_json=json.dumps({**request_params(request), **self.model.identity()}, sort_keys=True),
+                params_json=self._params_json(request),
                 cache_key=task.cache_key,
                 prompt_json=json.dumps(list(request.messages), ensure_ascii=False),
                 ok=parsed is not None,
@@ -447,6 +505,15 @@ class BatchRun:
             )
         )
 
+    def _params_json(self, request: ModelRequest) -> str:
+        """The stored parameters, as the synchronous engine stores them; one string per set of parameters."""
+        params = request_params(request)
+        key = tuple(sorted(params.items()))
+        text = self._params.get(key)
+        if text is None:
+            text = self._params[key] = json.dumps({**params, **self.model.identity()}, sort_keys=True)
+        return text
+
     # -- what to ask next ----------------------------------------------------------
     def _next_request(self, task: CallTask) -> tuple[ModelRequest, CallResult | None]:
         """The request this task needs now, or a final error once its attempts are spent."""
@@ -456,6 +523,8 @@ class BatchRun:
         config = self.engine.config
         if failure.kind == "batch_cancelled":
             return task.request, self._give_up(task, CANCELLED, "batch_cancelled")
+        if failure.kind == "batch_refused":
+            return task.request, self._give_up(task, failure.error, "batch_refused")
         if failure.kind == "invalid_output":
             if failure.answers > config.max_repairs or failure.response is None:
                 last = failure.response.text[:200] if failure.response is not None else ""
@@ -533,14 +602,10 @@ class BatchRun:
                 return target if n == 1 else target.with_name(f"{target.stem}-{n:03d}{target.suffix}")
 
             def file_part(part: Part) -> None:
-                # Only follow-ups are recorded: their own messages are what a results line answers.
-                follow_ups = [
-                    (key, record_id, messages)
-                    for key, record_id in part.requests
-                    if (messages := self._follow_ups.pop(key, None)) is not None
-                ]
+                # Every request is recorded, so a results line is read against the request it answers.
+                requests = [(key, record_id, self._follow_ups.pop(key, None)) for key, record_id in part.requests]
                 batch_id = f"{run_id}-file-{len(self.report.files_written) + 1:03d}"
-                self.ledger.add_batch(self._batch_row(batch_id, "file", part, "written"), follow_ups)
+                self.ledger.add_batch(self._batch_row(batch_id, "file", part, "written"), requests)
                 self.report.files_written.append(str(part.path))
                 self.report.requests_written += len(part.requests)
 
