@@ -1,6 +1,6 @@
 """Benchmark 16: the batch route at 10,000, 100,000 and 1,000,000 records: request files out, answers in.
 
-Usage: python bench/batch_scale.py [--sizes 10000 100000 1000000] [--keep]
+Usage: python bench/batch_scale.py [--sizes 10000 100000 1000000] [--full-up-to 100000] [--keep]
 
 For each size N, on realistic records (``make_realistic``: the real titles and abstracts
 of every shared screening set, each title joined to part of another so that no two
@@ -16,9 +16,18 @@ records are the same paper and none is merged as a duplicate):
    ledger (one row per answer, validated as a synchronous answer is) and write the
    decisions table: wall and CPU seconds, peak RSS.
 
-Beside each command, the same process's reading alone (``read_records`` on the same file,
-peak RSS) says how much of the peak is the record reader's, which issue 25's other half
-works on. Run it alone: ``flock -x /tmp/winnow-cpu.lock python bench/batch_scale.py``.
+Two ways, side by side:
+
+- **the command** (sizes up to ``--full-up-to``): ``winnow screen`` as a user runs it, reading
+  and de-duplicating with ``read_records``, which holds every record (1.45 GB at 100,000
+  records here; making reading stream is issue 25's other half). Beside it, reading alone in
+  a fresh process says how much of the time and peak is the reader's.
+- **the route** (every size): the same ``execute(spec, stage)`` with the same options, through a
+  stage that reads the CSV one record at a time (``StreamedStage``: the lifecycle's ``Stage``
+  seam, the product's own record assembly and title/abstract rows, no de-duplication: the
+  records are unique by construction). This is what the batch route itself costs at a million.
+
+Run it alone: ``/work/agents/bin/cpu-alone python bench/batch_scale.py`` (or ``flock -x``).
 Scratch files (about 15 GB at 1,000,000) go to ``$WINNOW_BENCH_TMP`` and are removed
 unless ``--keep``.
 """
@@ -40,6 +49,8 @@ from pathlib import Path
 from typing import Any
 
 from benchlib import PROTOCOL, ROOT, run_winnow, scratch, write_results
+
+STREAMED_WINDOW = 4096  # records kept for building rows; the route needs two windows of 512
 
 SHARED = ROOT.parent / "shared" / "data" / "screening"
 MODEL = "openai:gpt-4o-mini"
@@ -138,79 +149,167 @@ def read_alone(records: Path) -> dict[str, Any]:
                             env={**os.environ, "PYTHONPATH": str(ROOT)})  # fmt: skip
     _, status, usage = os.wait4(proc.pid, 0)
     assert proc.stdout is not None
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise RuntimeError(f"reading {records} failed")
     count, seconds = proc.stdout.read().split()
     return {"records": int(count), "read_s": round(float(seconds), 1), "wall_s": round(time.perf_counter() - start, 1),
             "peak_rss_mib": round(usage.ru_maxrss / 1024, 1)}  # fmt: skip
 
 
-def one_size(n: int, work: Path) -> dict[str, Any]:
-    records = work / "records.csv"
-    made = make_realistic(records, n)
-    reading = read_alone(records)
+def streamed_stage(records: Path, count: int) -> Any:
+    """A title/abstract stage over records read one by one from the CSV, for the route alone at a million."""
+    from collections import OrderedDict
+
+    from winnow.lifecycle import Sampling, Unit
+    from winnow.protocol import load_protocol
+    from winnow.records.assemble import RawRecord, assemble_record
+    from winnow.screening.screen import TitleAbstractStage, decision_row, iter_tasks
+    from winnow.templates import load_template
+
+    class StreamedStage(TitleAbstractStage):
+        def __init__(self) -> None:
+            super().__init__([], load_protocol(PROTOCOL), load_template("screen_title_abstract"), Sampling())
+            self._recent: OrderedDict[str, Any] = OrderedDict()
+
+        def _records(self) -> Any:
+            with records.open(newline="", encoding="utf-8") as handle:
+                reader = csv.reader(handle)
+                header = next(reader)
+                for ordinal, row in enumerate(reader, start=1):
+                    raw = RawRecord(fields={name: [value] for name, value in zip(header, row, strict=True)},
+                                    ordinal=ordinal, line=ordinal + 1)  # fmt: skip
+                    record = assemble_record(str(records), raw)
+                    self._recent[record.record_id] = record
+                    if len(self._recent) > STREAMED_WINDOW:
+                        self._recent.popitem(last=False)
+                    yield record
+
+        def iter_units(self, model: Any) -> Any:
+            for task in iter_tasks(self._records(), self.protocol, self.template, model, self.sampling):
+                yield Unit(task.record_id, [task])
+
+        def unit_count(self) -> int:
+            return count
+
+        def row(self, unit: Any, results: Any) -> dict[str, Any]:
+            (result,) = results
+            record = self._recent[unit.record_id]
+            return decision_row(record, self.protocol, self.template, result.row, result.error)
+
+    return StreamedStage()
+
+
+def child(phase: str, records: Path, work: Path, count: int) -> None:
+    """One phase of the route alone, in this process (the parent measures it)."""
+    from winnow.batch import BatchOptions
+    from winnow.lifecycle import ModelChoice, RunSpec, execute
+
+    if phase == "write":
+        options = BatchOptions(requests_file=work / "requests.jsonl")
+    else:
+        options = BatchOptions(results_files=tuple(sorted(work.glob("results-*.jsonl"))))
+    spec = RunSpec(input_path=records, protocol_path=PROTOCOL, template="screen_title_abstract",
+                   model=ModelChoice(model_id=MODEL, require_key=False), out=work / "decisions.csv",
+                   batch=options, argv=("bench",))  # fmt: skip
+    summary = execute(spec, streamed_stage(records, count))
+    print(json.dumps({"counts": summary.counts, "batch": summary.batch}))
+
+
+def _phase_figures(run: dict[str, Any]) -> dict[str, float]:
+    return {"wall_s": round(run["wall_s"], 1), "cpu_s": round(run["cpu_s"], 1),
+            "peak_rss_mib": round(run["peak_rss_mib"], 1)}  # fmt: skip
+
+
+def run_phase(args: list[str] | None, phase: str, records: Path, work: Path, count: int) -> dict[str, Any]:
+    """The command (``args``) or the route alone (``args`` None), measured in its own process."""
+    if args is not None:
+        return run_winnow(args)
+    command = [sys.executable, __file__, "--child", phase, str(records), str(work), str(count)]
+    with (work / f"{phase}.err").open("w+") as err:
+        start = time.perf_counter()
+        proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=err,
+                                env={**os.environ, "PYTHONPATH": str(ROOT), "OPENAI_API_KEY": ""})  # fmt: skip
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - start
+        err.seek(0)
+        if os.waitstatus_to_exitcode(status) != 0:
+            raise RuntimeError(f"{phase} failed: {err.read()[-2000:]}")
+    return {"wall_s": wall, "cpu_s": usage.ru_utime + usage.ru_stime, "peak_rss_mib": usage.ru_maxrss / 1024}
+
+
+def one_way(n: int, work: Path, records: Path, *, command: bool) -> dict[str, Any]:
+    """Write the request files, answer them, ingest the answers: by the command, or by the route alone."""
+    for old in [*work.glob("requests*.jsonl"), *work.glob("results-*.jsonl"), *work.glob("decisions*")]:
+        old.unlink()
     out = work / "decisions.csv"
     base = ["screen", str(records), "-p", str(PROTOCOL), "-m", MODEL, "-o", str(out), "--no-progress"]
-    requests = work / "requests.jsonl"
-    written = run_winnow([*base, "--batch-file", str(requests)])
+    written = run_phase([*base, "--batch-file", str(work / "requests.jsonl")] if command else None,
+                        "write", records, work, n)  # fmt: skip
     parts = sorted(work.glob("requests*.jsonl"))
     lines = sum(1 for p in parts for _ in p.open("rb"))
     results = write_results_files(parts, work)
     args = [*base]
     for path in results:
         args += ["--batch-results", str(path)]
-    ingested = run_winnow(args)
+    ingested = run_phase(args if command else None, "ingest", records, work, n)
     with sqlite3.connect(work / "decisions.ledger.sqlite") as conn:
         answers = conn.execute("SELECT COUNT(*) FROM calls WHERE ok = 1 AND batch_id IS NOT NULL").fetchone()[0]
     rows = sum(1 for _ in out.open(encoding="utf-8")) - 1 if out.exists() else 0
     figures = {
-        "records": n,
-        "records_csv_mb": made["mb"],
-        "real_pool": made["pool"],
-        "read_alone": reading,
-        "write_requests": {
-            "wall_s": round(written["wall_s"], 1),
-            "cpu_s": round(written["cpu_s"], 1),
-            "peak_rss_mib": round(written["peak_rss_mib"], 1),
-            "files": len(parts),
-            "requests": lines,
-            "mb": round(sum(p.stat().st_size for p in parts) / 1e6, 1),
-        },
-        "ingest_and_table": {
-            "wall_s": round(ingested["wall_s"], 1),
-            "cpu_s": round(ingested["cpu_s"], 1),
-            "peak_rss_mib": round(ingested["peak_rss_mib"], 1),
-            "answers_in_ledger": answers,
-            "table_rows": rows,
-            "results_mb": round(sum(p.stat().st_size for p in results) / 1e6, 1),
-            "ledger_mb": round((work / "decisions.ledger.sqlite").stat().st_size / 1e6, 1),
-            "table_mb": round(out.stat().st_size / 1e6, 1) if out.exists() else 0,
-        },
-    }
-    if lines != reading["records"] or answers != lines or rows != lines:
+        "write_requests": {**_phase_figures(written), "files": len(parts), "requests": lines,
+                           "mb": round(sum(p.stat().st_size for p in parts) / 1e6, 1)},
+        "ingest_and_table": {**_phase_figures(ingested), "answers_in_ledger": answers, "table_rows": rows,
+                             "results_mb": round(sum(p.stat().st_size for p in results) / 1e6, 1),
+                             "ledger_mb": round((work / "decisions.ledger.sqlite").stat().st_size / 1e6, 1),
+                             "table_mb": round(out.stat().st_size / 1e6, 1) if out.exists() else 0},
+    }  # fmt: skip
+    if not lines == answers == rows:
         raise RuntimeError(f"counts disagree at {n}: {json.dumps(figures)}")
+    return figures
+
+
+def one_size(n: int, work: Path, *, command: bool) -> dict[str, Any]:
+    records = work / "records.csv"
+    made = make_realistic(records, n)
+    figures: dict[str, Any] = {"records": n, "records_csv_mb": made["mb"], "real_pool": made["pool"]}
+    figures["route"] = one_way(n, work, records, command=False)
+    if command:
+        figures["read_alone"] = read_alone(records)
+        figures["command"] = one_way(n, work, records, command=True)
+    for way in ("route", "command"):
+        for phase in figures.get(way, {}).values():
+            if phase["requests" if "requests" in phase else "table_rows"] != n:
+                raise RuntimeError(f"{way} at {n} did not cover every record: {json.dumps(figures)}")
     return figures
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
+    parser.add_argument("--full-up-to", type=int, default=100_000, help="run the whole command up to this size")
     parser.add_argument("--keep", action="store_true", help="keep the scratch files of the last size")
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--child", nargs=4, metavar=("PHASE", "RECORDS", "WORK", "N"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.child:
+        phase, records, work, n = args.child
+        child(phase, Path(records), Path(work), int(n))
+        return {}
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     sizes: dict[str, Any] = {}
     for n in args.sizes:
         work = scratch("batch-scale")
-        sizes[str(n)] = one_size(n, work)
+        sizes[str(n)] = one_size(n, work, command=n <= args.full_up_to)
         print(json.dumps({n: sizes[str(n)]}), flush=True)
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
-    first = sizes[str(args.sizes[0])]
-    for n in args.sizes:
-        entry = sizes[str(n)]
-        for phase in ("write_requests", "ingest_and_table"):
-            per = entry[phase]["wall_s"] / n * 1e6
-            entry[phase]["us_per_record"] = round(per, 1)
-            entry[phase]["per_record_vs_smallest"] = round(per / (first[phase]["wall_s"] / args.sizes[0] * 1e6), 2)
+    smallest = args.sizes[0]
+    for way in ("route", "command"):
+        for n in args.sizes:
+            for phase, entry in sizes[str(n)].get(way, {}).items():
+                base = sizes[str(smallest)][way][phase]["wall_s"] / smallest
+                entry["us_per_record"] = round(entry["wall_s"] / n * 1e6, 1)
+                entry["per_record_vs_smallest"] = round(entry["wall_s"] / n / base, 2)
     figures = {"model": MODEL, "protocol": str(PROTOCOL.relative_to(ROOT)), "sizes": sizes,
                "targets": {"write_requests": "< 300 s and < 2048 MiB at 1,000,000; linear in N",
                            "ingest_and_table": "< 300 s and < 2048 MiB at 1,000,000"}}  # fmt: skip

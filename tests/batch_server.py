@@ -12,6 +12,7 @@ Faults, set on the instance before or during a run:
 - ``break_schema``: custom ids whose model answer is replaced by well-formed JSON that breaks the schema;
 - ``expire_after``: a batch expires after answering this many lines (the rest never answered);
 - ``hold``: an event; while clear, batches stay ``in_progress`` without answering anything;
+- ``hold_upload``: an event; while clear, an upload is received but its HTTP answer is held back;
 - ``hold_create``: an event; while clear, a create is recorded but its HTTP answer is held back.
 
 ``run_batch_file`` answers a request file offline the way ``vllm run-batch`` does, writing
@@ -76,6 +77,8 @@ class BatchServer:
         self.hold.set()
         self.hold_create = threading.Event()
         self.hold_create.set()
+        self.hold_upload = threading.Event()
+        self.hold_upload.set()
         self.lock = threading.Lock()
         self._workers: list[threading.Thread] = []
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -92,6 +95,7 @@ class BatchServer:
     def __exit__(self, *exc: object) -> None:
         self.hold.set()
         self.hold_create.set()
+        self.hold_upload.set()
         self.httpd.shutdown()
         self.httpd.server_close()
 
@@ -246,10 +250,12 @@ class BatchServer:
                 fields = {part.get_param("name", header="content-disposition"): part for part in message.iter_parts()}
                 upload = fields["file"]
                 data = upload.get_payload(decode=True)
-                self._send(200, server._file_object(server._new_file(upload.get_filename() or "upload", data)))
+                file_id = server._new_file(upload.get_filename() or "upload", data)
+                server.hold_upload.wait()
+                self._send(200, server._file_object(file_id))
 
             def _create(self, request: dict[str, Any]) -> None:
-                name, data = server.files[request["input_file_id"]]
+                _, data = server.files[request["input_file_id"]]
                 lines = [json.loads(line) for line in data.decode("utf-8").splitlines() if line.strip()]
                 batch_id = f"batch_{secrets.token_hex(8)}"
                 now = int(time.time())

@@ -107,14 +107,22 @@ OPENAI_OK = {
     "response": {"status_code": 200, "request_id": "req_1", "body": {"choices": [{"message": {"content": "{}"}}]}},
     "error": None,
 }
-OPENAI_ERROR_FILE = {"id": "batch_req_2", "custom_id": "k2", "response": None,
-                     "error": {"code": "batch_expired", "message": "This request could not be executed in time."}}  # fmt: skip
+OPENAI_ERROR_FILE = {
+    "id": "batch_req_2",
+    "custom_id": "k2",
+    "response": None,
+    "error": {"code": "batch_expired", "message": "This request could not be executed in time."},
+}
 OPENAI_HTTP_500 = {"id": "batch_req_3", "custom_id": "k3",
                    "response": {"status_code": 500, "request_id": "req_3",
                                 "body": {"error": {"message": "The server had an error", "type": "server_error"}}},
                    "error": None}  # fmt: skip
-VLLM_ERROR = {"id": "vllm-1", "custom_id": "k4", "response": {"status_code": 400, "request_id": "vllm-batch-1",
-                                                             "body": None}, "error": "Request must not be streamed"}  # fmt: skip
+VLLM_ERROR = {
+    "id": "vllm-1",
+    "custom_id": "k4",
+    "response": {"status_code": 400, "request_id": "vllm-batch-1", "body": None},
+    "error": "Request must not be streamed",
+}
 
 
 @pytest.mark.parametrize(
@@ -171,11 +179,8 @@ def test_dry_run_with_batch_prices_half_and_counts_files(
 ) -> None:
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     records = tmp_path / "r.csv"
-    records.write_text(
-        "record_id,title,abstract\n"
-        + "".join(f'r{i},"Decision support for radiotherapy {i}","A planning tool in {i} patients."\n' for i in range(9)),
-        encoding="utf-8",
-    )
+    rows = [f'r{i},"Decision support for radiotherapy {i}","A planning tool in {i} patients."' for i in range(9)]
+    records.write_text("record_id,title,abstract\n" + "\n".join(rows) + "\n", encoding="utf-8")
     args = ("screen", records, "-p", PROTOCOL, "-m", "openai:gpt-4o-mini", "-o", tmp_path / "d.csv", "--dry-run")
     assert run_cli(*args) == 0
     plain = capsys.readouterr().out
@@ -320,3 +325,20 @@ def test_results_and_a_request_file_in_one_command_write_the_repairs_with_their_
     assert [(ok, kind) for ok, kind, _, _ in rows] == [(0, "invalid_output"), (1, None)]
     assert json.loads(rows[1][2])[-1] == messages[-1], "the answer is stored with the repair it answered"
     assert rows[1][3] is None, "a model without prices has no cost"
+
+
+def test_a_synchronous_run_beside_running_batches_says_they_may_answer_again(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from instant_server import InstantServer
+
+    out = tmp_path / "d.csv"
+    with Ledger(tmp_path / "d.ledger.sqlite") as ledger:
+        ledger.add_batch(BatchRow("b1", "api", "run", "screen", "openai:m", None, None, 1, 1, "in_progress"))
+        ledger.add_batch(BatchRow("b2", "api", "run", "screen", "openai:m", None, None, 1, 1, "written"))
+    with InstantServer() as server:
+        args = ("screen", DENNSTAEDT / "records.csv", "-p", PROTOCOL, "-m", "openai:instant", "--base-url",
+                server.base_url, "--limit", 2, "-o", out, "--no-progress")  # fmt: skip
+        assert run_cli(*args) == 0
+    said = " ".join(capsys.readouterr().err.split())
+    assert "1 batch(es) sent from this ledger are still running" in said and "--batch-cancel" in said

@@ -126,24 +126,24 @@ def test_a_cluster_answers_the_request_file_in_vllms_format_and_winnow_ingests_i
     server: BatchServer, llama_server: LlamaServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out, requests, results = tmp_path / "d.csv", tmp_path / "requests.jsonl", tmp_path / "results.jsonl"
-    args = screen(llama_server.base_url, out)
+    args = screen(llama_server.base_url, out, limit=1)
     assert run_cli(*args, "--batch-file", requests) == 0
     assert not out.exists()
     answered = run_batch_file(requests, results, llama_server.base_url)  # vllm run-batch -i ... -o ...
-    assert sorted(answered.values()) == [1, 1]
+    assert list(answered.values()) == [1]
     assert json.loads(results.read_text().splitlines()[0])["id"].startswith("vllm-")
     assert run_cli(*args, "--batch-results", results) == 0
-    assert "ingested 2 result lines (0 failed" in said(capsys)
+    assert "ingested 1 result lines (0 failed" in said(capsys)
     decided = table(out)
-    assert len(decided) == 2 and set(decided["decision"]) <= {"include", "exclude", "uncertain"}
+    assert len(decided) == 1 and set(decided["decision"]) <= {"include", "exclude", "uncertain"}
     ledger = out.with_name("d.ledger.sqlite")
     rows = calls(ledger)
-    assert len(rows) == 2 and all(r["ok"] and r["batch_id"].startswith("results-") for r in rows)
-    # Ingesting the same file again stores nothing twice; a synchronous run reuses the cluster's answers.
+    assert len(rows) == 1 and all(r["ok"] and r["batch_id"].startswith("results-") for r in rows)
+    # Ingesting the same file again stores nothing twice; a synchronous run reuses the cluster's answer.
     assert run_cli(*args, "--batch-results", results) == 0
     assert run_cli(*args) == 0
-    assert len(calls(ledger)) == 2 and table(out).equals(decided)
-    assert "2 answers reused from the ledger" in said(capsys)
+    assert len(calls(ledger)) == 1 and table(out).equals(decided)
+    assert "1 answers reused from the ledger" in said(capsys)
 
 
 def test_upload_500_error_line_and_schema_break_are_sent_again_in_a_follow_up_batch(
@@ -205,20 +205,24 @@ def test_killed_after_submit_the_same_command_collects_and_the_expired_half_goes
     assert len(table(out)) == 2 and "error" not in set(table(out)["decision"])
 
 
-def test_a_create_whose_answer_was_lost_is_found_not_sent_twice_and_no_wait_collects_later(
+def test_killed_while_uploading_and_while_creating_the_same_command_sends_the_batch_once(
     server: BatchServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "d.csv"
     args = screen(server.base_url, out, "--batch", "--no-wait", limit=1)
-    server.hold_create.clear()  # the provider makes the batch, but its answer never reaches winnow
+    server.hold_upload.clear()  # the file reaches the provider, but winnow dies before it hears so
+    kill_when(spawn(args), lambda: server.uploads == 1)
+    server.hold_upload.set()
+    server.hold_create.clear()  # the provider makes the batch, but winnow dies before it hears so
     kill_when(spawn(args), lambda: len(server.created) == 1)
     server.hold_create.set()
+    assert server.uploads == 2, "the killed upload was sent again (it had not been recorded)"
     assert run_cli(*args) == 0
     assert len(server.created) == 1, "the batch was found by its metadata, not created again"
     server.join()
     assert run_cli(*args) == 0
     err = said(capsys)
-    assert len(server.created) == 1 and list(server.answered.values()) == [1]
+    assert len(server.created) == 1 and server.uploads == 2 and list(server.answered.values()) == [1]
     assert out.exists() and len(table(out)) == 1
     assert "answers 1 from batches" in err
 

@@ -383,6 +383,8 @@ def _run_sync(stage: Stage, units: list[Unit], engine: CallEngine, out: Path, pr
 
         done = collect(stage, units, engine, on_result=tick)
     stage.write(out, done.rows)
+    report = stage.report(done.rows)
+    report.warnings.extend(open_batch_notes(engine.ledger))
     return Outcome(
         counts=done.counts,
         undecided=[u.record_id for u, r in zip(units, done.rows, strict=True) if stage.outcome(r) == "error"],
@@ -390,8 +392,21 @@ def _run_sync(stage: Stage, units: list[Unit], engine: CallEngine, out: Path, pr
         interrupted=done.interrupted,
         stopped=done.stopped.one_line() if done.stopped else None,
         status="interrupted" if done.interrupted else "finished",
-        report=stage.report(done.rows),
+        report=report,
     )
+
+
+def open_batch_notes(ledger: Ledger) -> list[str]:
+    """A synchronous run beside batches still running: they may answer (and bill) the same requests again."""
+    from winnow.ledger import BATCH_OPEN
+
+    running = [b for b in ledger.batches(kind="api", statuses=BATCH_OPEN) if b["status"] != "written"]
+    if not running:
+        return []
+    return [
+        f"{len(running)} batch(es) sent from this ledger are still running; requests this run answered may be "
+        "answered (and billed) by them too. Collect them with --batch, or stop them with --batch-cancel"
+    ]
 
 
 def crash_notes(stats: RunStats) -> list[str]:

@@ -385,6 +385,8 @@ class BatchRun:
             status = batch["status"] if batch["status"] != "completed" else "completed without a line for it"
             kind = "batch_cancelled" if batch["status"] == "cancelled" else "batch_missing"
             error = f"batch {batch['provider_batch_id'] or batch_id}: {status} before answering this request"
+            if batch["error"]:
+                error += f" ({batch['error']})"
             self._store(task, request, batch_id, error=error, error_kind=kind)
             self.report.missing += 1
             self._remember(task, request, kind, error)
@@ -669,9 +671,15 @@ class BatchRun:
         return str(batch["kind"]) if batch is not None else None
 
     def _open(self, batch_id: str) -> bool:
-        """A batch sent (or about to be) whose answers may still come: its requests are not sent again."""
+        """A batch sent (or about to be) whose answers may still come: its requests are not sent again.
+
+        One only written never reached the provider: it holds back another ``--batch`` run (which
+        sends it), not a request file for a cluster or a synchronous call.
+        """
         batch = self._row(batch_id)
-        return batch is not None and batch["kind"] == "api" and batch["status"] in BATCH_OPEN
+        if batch is None or batch["kind"] != "api" or batch["status"] not in BATCH_OPEN:
+            return False
+        return batch["status"] != "written" or self.options.submit
 
     def _refresh(self, batch_id: str) -> Any:
         batch = self._batches[batch_id] = self.ledger.batch(batch_id)
