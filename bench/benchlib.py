@@ -56,6 +56,36 @@ def machine() -> dict[str, Any]:
     }
 
 
+def screening_tasks(records: Path) -> list[Any]:
+    """winnow's own screening tasks (rendered prompts, schema, settings) for these records, on the embedded model."""
+    from winnow.backends import build_model
+    from winnow.lifecycle import Sampling
+    from winnow.protocol import load_protocol
+    from winnow.records import read_records
+    from winnow.screening.screen import build_tasks
+    from winnow.templates import load_template
+
+    return build_tasks(
+        read_records(records).records,
+        load_protocol(PROTOCOL).protocol,
+        load_template("screen_title_abstract"),
+        build_model("local"),
+        Sampling(),
+    )
+
+
+def llama_cpp_facts() -> dict[str, Any]:
+    """What the embedded model's benchmarks depend on: llama.cpp's CPU features, the CPU's AMX flags, the choice."""
+    from winnow.backends.llama_cpu import amx_flags, choose_buffers, cpu_flags, system_features
+
+    choice = choose_buffers()
+    return {
+        "llama_cpp_cpu_features": system_features(),
+        "cpu_amx_flags": amx_flags(cpu_flags()),
+        "extra_buffer_types": choice.describe(),
+    }
+
+
 def write_results(name: str, figures: dict[str, Any], *, out: Path | None = None) -> Path:
     """Save figures with the machine header and the exact command that produced them."""
     target = out or RESULTS / f"{name}.json"
