@@ -53,6 +53,8 @@ def machine() -> dict[str, Any]:
         "python": platform.python_version(),
         "platform": platform.platform(),
         "versions": versions,
+        # Other jobs on the machine inflate times; the 1/5/15-minute load when the figures were written.
+        "load_average": [round(x, 2) for x in os.getloadavg()],
     }
 
 

@@ -227,18 +227,15 @@ class CallEngine:
                     on_result(future.result())
                 for task in _take(queue, queued - len(in_flight)):
                     in_flight.add(executor.submit(self._execute, task))
-        except KeyboardInterrupt:
+        except (KeyboardInterrupt, BackendStopped) as exc:
             for future in in_flight:
                 future.cancel()
             executor.shutdown(wait=True, cancel_futures=True)
+            if isinstance(exc, BackendStopped):
+                raise
             raise Interrupted(
                 "interrupted; every answered call is in the ledger, re-run the same command to resume"
             ) from None
-        except BackendStopped:
-            for future in in_flight:
-                future.cancel()
-            executor.shutdown(wait=True, cancel_futures=True)
-            raise
         executor.shutdown(wait=True)
 
     # -- one task, in a worker thread -----------------------------------------
