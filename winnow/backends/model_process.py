@@ -38,17 +38,28 @@ Entry = Callable[[Connection, RunnerConfig], None]
 
 
 def serve(conn: Connection, config: RunnerConfig) -> None:
-    """The child's main loop: load the model, then answer each request until the pipe closes."""
+    """The child's main: load the model, then answer each request until the pipe closes."""
+    prepare_child()
+    runner = LlamaRunner(config)
+    if load_and_announce(conn, runner):
+        answer_requests(conn, runner.complete)
+
+
+def prepare_child() -> None:
+    """What every model child does first: leave Ctrl-C to the parent, and leave when the parent is gone."""
     _detach_from_terminal_signals()
     _exit_with_parent(os.getppid())
-    runner = LlamaRunner(config)
+
+
+def load_and_announce(conn: Connection, runner: LlamaRunner) -> bool:
+    """Load the model and tell the parent it is ready, or why it cannot load (then False)."""
     try:
-        runner.load()
+        llama = runner.load()
     except BackendError as exc:
         conn.send(("error", str(exc)))
-        return
-    conn.send(("ready", os.getpid()))
-    answer_requests(conn, runner.complete)
+        return False
+    conn.send(("ready", {"pid": os.getpid(), "extra_buffers": bool(llama.model_params.use_extra_bufts)}))
+    return True
 
 
 def answer_requests(conn: Connection, complete: Callable[[ModelRequest], ModelResponse]) -> None:
@@ -100,6 +111,8 @@ class ModelProcess:
         self._process: Any = None
         self._conn: Connection | None = None
         self._load_error: str | None = None
+        # What the child's llama.cpp really loaded with, as it reported; None until a child has loaded.
+        self.loaded_with_extra_buffers: bool | None = None
 
     @property
     def alive(self) -> bool:
@@ -121,7 +134,9 @@ class ModelProcess:
         child_end.close()  # only the child holds its end now, so the child's death closes the pipe
         self._process, self._conn = process, parent_end
         kind, payload = self._receive("loading the model", READY_TIMEOUT_S)
-        if kind != "ready":
+        if kind == "ready":
+            self.loaded_with_extra_buffers = bool(payload["extra_buffers"])
+        else:
             self.stop()
             self._load_error = str(payload)  # a file that will not load fails the same way every time
             raise BackendError(self._load_error)

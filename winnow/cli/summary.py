@@ -6,6 +6,7 @@ import shlex
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from winnow.runs import RunSummary
@@ -30,7 +31,7 @@ def run_in_terminal(spec: RunSpec, stage: Stage, *, no_progress: bool) -> int:
 
     summary = execute(spec, stage, progress=progress, on_header=header)
     for line in summary.warnings:
-        console.print(f"[yellow]note[/] {line}", markup=True, highlight=False)
+        console.print(f"[yellow]note[/] {escape(line)}", markup=True, highlight=False, soft_wrap=True)
     print_summary(console, summary, retry_command=shlex.join(spec.argv))
     if summary.stopped:
         console.print(f"winnow: error: {summary.stopped}", markup=False, highlight=False, soft_wrap=True)
