@@ -9,6 +9,7 @@ agreement figure can be traced to the exact prompt text.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 from importlib import resources
@@ -39,31 +40,57 @@ class PromptTemplate:
     def render(self, **values: Any) -> tuple[dict[str, str], ...]:
         """Messages as plain role/content dicts, the form every backend takes.
 
-        langchain parses and checks each message's f-string when the file is loaded;
-        rendering is then ``str.format`` on that same string, which gives the text
-        langchain's own formatter (a ``string.Formatter``, in Python) gives, about
-        ten times faster: most of what a million records cost to render.
+        Each message's own langchain template formats its text; going through
+        ``chat.format_messages`` gives the same text but builds and validates a
+        pydantic message per part, which was three quarters of the render time.
         """
         missing = set(self.variables) - set(values)
         if missing:
             raise TemplateError(self.path, f"missing value(s) for {', '.join(sorted(missing))}")
         return tuple(
-            {"role": role, "content": text.format(**{k: values[k] for k in names})} for role, text, names in self._parts
+            {"role": role, "content": prompt.format(**{k: values[k] for k in prompt.input_variables})}
+            for role, prompt in self._parts
         )
 
+    def bind(self, **fixed: Any) -> Callable[..., tuple[dict[str, str], ...]]:
+        """``render`` with some values fixed for many calls: the same messages, text for text.
+
+        A part that uses only fixed values (a screening prompt's system message: the
+        review, question and criteria) is formatted once and its one string shared by
+        every call, instead of a fresh copy of it per record.
+        """
+        parts = [
+            (role, prompt, prompt.format(**{k: fixed[k] for k in prompt.input_variables}))
+            if set(prompt.input_variables) <= fixed.keys()
+            else (role, prompt, None)
+            for role, prompt in self._parts
+        ]
+
+        def render(**values: Any) -> tuple[dict[str, str], ...]:
+            merged = {**fixed, **values}
+            missing = set(self.variables) - set(merged)
+            if missing:
+                raise TemplateError(self.path, f"missing value(s) for {', '.join(sorted(missing))}")
+            return tuple(
+                {
+                    "role": role,
+                    "content": text
+                    if text is not None
+                    else prompt.format(**{k: merged[k] for k in prompt.input_variables}),
+                }
+                for role, prompt, text in parts
+            )
+
+        return render
+
     @cached_property
-    def _parts(self) -> tuple[tuple[str, str, tuple[str, ...]], ...]:
+    def _parts(self) -> tuple[tuple[str, Any], ...]:
         roles: dict[type, str] = {
             SystemMessagePromptTemplate: "system",
             HumanMessagePromptTemplate: "user",
             AIMessagePromptTemplate: "assistant",
         }
-        parts = []
-        for message in self.chat.messages:
-            prompt = message.prompt  # type: ignore[union-attr]
-            assert prompt.template_format == "f-string" and not prompt.partial_variables
-            parts.append((roles[type(message)], str(prompt.template), tuple(prompt.input_variables)))
-        return tuple(parts)
+        return tuple((roles[type(message)], message.prompt) for message in self.chat.messages)  # type: ignore[union-attr]
 
 
 def prompts_dir() -> Path:
