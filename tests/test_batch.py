@@ -342,3 +342,20 @@ def test_a_synchronous_run_beside_running_batches_says_they_may_answer_again(
         assert run_cli(*args) == 0
     said = " ".join(capsys.readouterr().err.split())
     assert "1 batch(es) sent from this ledger are still running" in said and "--batch-cancel" in said
+
+
+def test_rows_stored_together_are_returned_exactly_as_a_read_gives_them(tmp_path: Path) -> None:
+    def row(key: str, ok: bool) -> CallRow:
+        return CallRow(run_id="run", stage="screen", record_id=key, record_sha256="s", template_name="t",
+                       template_sha256="t", model="openai:m", params_json="{}", cache_key=key, prompt_json="[]",
+                       ok=ok, attempt=1, batch_id="b", raw_response="{}", parsed_json="{}" if ok else None,
+                       prompt_tokens=10, completion_tokens=2, cost_usd=0.25, p_include=0.125)  # fmt: skip
+
+    with Ledger(tmp_path / "l.sqlite") as ledger:
+        ledger.add_call(row("k0", True))
+        stored = ledger.add_calls([row("k1", True), row("k0", True), row("k2", False), row("k1", True)])
+        assert [r is None for r in stored] == [False, True, False, True], "one answer per key, as add_call"
+        for built in stored:
+            if built is not None:
+                read = ledger.call(built["call_id"])
+                assert tuple(built) == tuple(read) and built.keys() == read.keys()

@@ -29,9 +29,8 @@ _PATTERNS = re.compile(
 )
 
 
-# Every pattern above but the role line needs one of these words; checking for them
-# first is ~20x faster than the full search, which costs ~1 ms per abstract. Only
-# for ASCII text, where IGNORECASE is exactly str.lower().
+# Every pattern above but the role line (and a bidi control) needs one of these words;
+# checking for them first is ~20x faster than the full search, which costs ~1 ms per abstract.
 _KEYWORDS = (
     "ignore",
     "disregard",
@@ -56,15 +55,33 @@ _KEYWORDS = (
 _ROLE_LINE = re.compile(r"^\s*(system|assistant|user)\s*:", re.IGNORECASE | re.MULTILINE)
 
 
+_BIDI = re.compile(r"[\u202a-\u202e\u2066-\u2069]")
+
 # Zero-width characters inside a word ("dis\u200bregard") would hide it from the patterns.
 _ZERO_WIDTH = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"))
 
+# The non-ASCII characters that IGNORECASE matches to an ASCII letter ("İgnore" matches
+# "ignore"), as that letter. tests/test_injection.py derives them from the re module over
+# every code point, so a Python whose re adds one fails there, not here.
+_ASCII_EQUIVALENTS = {0x130: "i", 0x131: "i", 0x17F: "s", 0x212A: "k"}
+
 
 def looks_like_instructions(text: str) -> bool:
-    if not text.isascii():
+    """Whether the text matches any of the patterns, as ``_PATTERNS.search`` decides.
+
+    The keyword check comes first. On text with non-ASCII characters (an abstract with a
+    single "µ" or "–"), the characters the patterns would match to an ASCII letter become
+    that letter before ``str.lower()``, so the check misses nothing the search would find;
+    it used to skip such text straight to the full search, a tenth of a million-record ingest.
+    """
+    ascii_only = text.isascii()
+    if not ascii_only:
         text = text.translate(_ZERO_WIDTH)
-    if text.isascii():
-        lowered = text.lower()
-        if not any(word in lowered for word in _KEYWORDS) and _ROLE_LINE.search(text) is None:
-            return False
+    lowered = (text if ascii_only else text.translate(_ASCII_EQUIVALENTS)).lower()
+    if (
+        not any(word in lowered for word in _KEYWORDS)
+        and _ROLE_LINE.search(text) is None
+        and (ascii_only or _BIDI.search(text) is None)
+    ):
+        return False
     return _PATTERNS.search(text) is not None

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sqlite3
 import time
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -97,7 +98,7 @@ class _Window:
     units: list[Unit]
     settled: dict[int, CallResult]
     fresh: list[CallTask]
-    saving: Future[None] | None
+    saving: Future[list[sqlite3.Row | None]] | None
 
 
 @dataclass
@@ -328,15 +329,16 @@ class BatchRun:
 
     def _settle(self, window: _Window) -> dict[int, CallResult]:
         """The window's settled results, with the rows of the answers it ingested once they are stored."""
-        if window.saving is not None:
-            window.saving.result()
-        if window.fresh:
-            rows = self.ledger.answers(t.cache_key for t in window.fresh)
-            for task in window.fresh:
-                window.settled[id(task)] = CallResult(task=task, row=rows[task.cache_key], cached=False)
+        stored = window.saving.result() if window.saving is not None else []
+        answers = {row["cache_key"]: row for row in stored if row is not None and row["ok"]}
+        missing = [t.cache_key for t in window.fresh if t.cache_key not in answers]
+        if missing:  # answered elsewhere first (another process, or the same record twice)
+            answers.update(self.ledger.answers(missing))
+        for task in window.fresh:
+            window.settled[id(task)] = CallResult(task=task, row=answers[task.cache_key], cached=False)
         return window.settled
 
-    def _store_rows(self, rows: list[CallRow]) -> Future[None]:
+    def _store_rows(self, rows: list[CallRow]) -> Future[list[sqlite3.Row | None]]:
         if self._keeper is None:
             self._keeper = (
                 ThreadPoolExecutor(max_workers=1, thread_name_prefix="winnow-store"),

@@ -335,15 +335,16 @@ class Ledger:
         )
         return int(self._read(sql, (batch_id,))[0][0])
 
-    def add_calls(self, rows: Sequence[CallRow]) -> None:
+    def add_calls(self, rows: Sequence[CallRow]) -> list[sqlite3.Row | None]:
         """Store several attempts in one transaction, with ``add_call``'s rule: one successful answer per key.
 
         For answers read from a results file, which stays on disk: a crash before the commit
         loses nothing, the same file is ingested again. One commit per row cost ~200 us,
-        over three minutes for a million answers.
+        over three minutes for a million answers. Returns each row as stored (None where a
+        key already had its answer), built from the values written rather than read back.
         """
         if not rows:
-            return
+            return []
         names = ", ".join((*_CALL_COLUMNS, "created_at"))
         marks = ", ".join("?" for _ in range(len(_CALL_COLUMNS) + 1))
         ok_index = _CALL_COLUMNS.index("ok")
@@ -357,8 +358,11 @@ class Ledger:
                     sql = f"SELECT cache_key FROM calls WHERE ok = 1 AND cache_key IN ({', '.join('?' for _ in chunk)})"
                     answered.update(key for (key,) in conn.execute(sql, chunk))
                 values = []
+                kept: list[bool] = []
                 for row in rows:
-                    if row.ok and row.cache_key in answered:
+                    keep = not (row.ok and row.cache_key in answered)
+                    kept.append(keep)
+                    if not keep:
                         continue
                     if row.ok:
                         answered.add(row.cache_key)
@@ -366,8 +370,24 @@ class Ledger:
                     value[ok_index] = int(row.ok)
                     values.append([*value, now])
                 conn.executemany(f"INSERT INTO calls ({names}) VALUES ({marks})", values)
+                # One writer inside one transaction: the new rows took consecutive ids up to the last.
+                last = int(conn.execute("SELECT last_insert_rowid()").fetchone()[0])
+                shape = conn.execute("SELECT * FROM calls LIMIT 0")
         except sqlite3.Error as exc:
             raise LedgerError(f"{self.path}: cannot write ledger: {exc}") from exc
+        columns = [column[0] for column in shape.description]
+        stored: list[sqlite3.Row | None] = []
+        call_id = last - len(values)
+        values_iter = iter(values)
+        for keep in kept:
+            if not keep:
+                stored.append(None)
+                continue
+            call_id += 1
+            named = dict(zip((*_CALL_COLUMNS, "created_at"), next(values_iter), strict=True))
+            named["call_id"] = call_id
+            stored.append(sqlite3.Row(shape, tuple(named[name] for name in columns)))
+        return stored
 
     def _read(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
         try:
