@@ -94,9 +94,9 @@ def write_table(
         target.parent.mkdir(parents=True, exist_ok=True)
         if fmt == "csv":
             with tmp.open("w", newline="", encoding="utf-8") as handle:
-                writer = csv.DictWriter(handle, fieldnames=columns, extrasaction="ignore")
-                writer.writeheader()
-                writer.writerows({k: _cell(row.get(k)) for k in columns} for row in rows)
+                writer = csv.writer(handle)
+                writer.writerow(columns)
+                writer.writerows([_cell(row.get(k)) for k in columns] for row in rows)
         elif fmt == "jsonl":
             with tmp.open("w", encoding="utf-8") as handle:
                 for row in rows:
