@@ -249,14 +249,16 @@ def test_results_alone_leave_unanswered_records_as_errors_with_the_way_on(
 ) -> None:
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     empty = tmp_path / "results.jsonl"
-    empty.write_text("", encoding="utf-8")
+    empty.write_text(json.dumps(OPENAI_OK) + "\n", encoding="utf-8")  # a line for some other request
     out = tmp_path / "d.csv"
     args = ("screen", DENNSTAEDT / "records.csv", "-p", PROTOCOL, "-m", "openai:qwen", "--limit", 2, "-o", out,
             "--no-progress", "--batch-results", empty)  # fmt: skip
     assert run_cli(*args) == 0
     table = out.read_text(encoding="utf-8")
     assert table.count("no answer in the results file(s); send it again with --batch-file FILE") == 2
-    assert "2 record(s) left undecided" in capsys.readouterr().err
+    said = " ".join(capsys.readouterr().err.split())
+    assert "2 record(s) left undecided" in said
+    assert "1 result lines answer no request of this run" in said and "--base-url" in said
 
 
 def test_a_ledger_migrated_to_batches_keeps_its_calls(tmp_path: Path) -> None:

@@ -82,6 +82,7 @@ class BatchReport:
     ingested: int = 0
     ingested_failed: int = 0
     missing: int = 0
+    unmatched: int = 0
     cancelled: list[str] = field(default_factory=list)
     other_open: int = 0
     totals: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -138,6 +139,7 @@ class BatchRun:
         self._provider: BatchProvider | None = None
         self._first = True
         self._rows: list[CallRow] = []
+        self._matched = 0
         self._keeper: tuple[ThreadPoolExecutor, Ledger] | None = None
         self._params: dict[tuple[Any, ...], str] = {}
 
@@ -219,6 +221,7 @@ class BatchRun:
         bar = self.progress(total, description) if self.progress else None
         display = bar.__enter__() if bar is not None else None
         state = {"open": False}
+        self._matched = 0
 
         def emit(window: _Window) -> Iterator[dict[str, Any]]:
             resolved = self._settle(window)
@@ -265,6 +268,7 @@ class BatchRun:
             if bar is not None:
                 bar.__exit__(None, None, None)
         self._first = False
+        self.report.unmatched += index.lines - self._matched
         self._settle_ingested()
         walk.complete = not state["open"] and not walk.pending and not walk.requests
         if walk.complete:
@@ -370,6 +374,7 @@ class BatchRun:
         written = next((m for bid, m in reversed(holding) if self._kind(bid) == "file"), None)
         seen: set[str] = set()
         for source, line in index.lines_for(key) if key in index else ():
+            self._matched += 1
             seen.add(source.batch_id)
             request = self._request_sent(task, sent.get(source.batch_id, written))
             if self._take(task, request, source.batch_id, line, stored.get((source.batch_id, key))):

@@ -121,6 +121,11 @@ def batch_lines(batch: dict[str, Any]) -> list[str]:
             f"[bold]batch[/] ingested {batch['ingested']:,} result lines ({batch['ingested_failed']:,} failed: "
             f"error lines or answers that broke the schema), {batch['missing']:,} requests a batch left unanswered"
         )
+    if batch.get("unmatched"):
+        lines.append(
+            f"[yellow]batch[/] {batch['unmatched']:,} result lines answer no request of this run: their custom ids "
+            "are cache keys, which change with the records, protocol, template, model, --base-url and sampling"
+        )
     totals = batch.get("totals") or {}
     if totals:
         b, s = totals["batch"], totals["sync"]
