@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -55,19 +56,33 @@ def build_tasks(
     sample: int = 0,
 ) -> list[CallTask]:
     """One task per record. ``sample`` k > 0 is a repeated answer: its own seed and its own cache key."""
+    return list(iter_tasks(records, protocol, template, model, options, sample=sample))
+
+
+def iter_tasks(
+    records: Iterable[Record],
+    protocol: Protocol,
+    template: PromptTemplate,
+    model: Model,
+    options: Sampling,
+    *,
+    sample: int = 0,
+) -> Iterator[CallTask]:
+    """``build_tasks`` one record at a time, for callers that must not hold every rendered prompt
+    (a million prompts are 3.4 GB): a dry run's estimate, a batch file's writer."""
     spec = screening_spec(protocol.criterion_ids)
     schema = spec.schema
     schema_digest = schema_sha256(schema)
-    shared = {"review_title": protocol.title, "question": protocol.question, "criteria": render_criteria(protocol)}
-    tasks = []
+    render = template.bind(review_title=protocol.title, question=protocol.question, criteria=render_criteria(protocol))
+    seed = options.seed if options.seed is None else options.seed + sample
     for record in records:
         request = ModelRequest(
-            messages=template.render(**shared, record=render_record(record)),
+            messages=render(record=render_record(record)),
             schema=schema,
             schema_name="screening_answer",
             temperature=options.temperature,
             max_tokens=options.max_tokens,
-            seed=options.seed if options.seed is None else options.seed + sample,
+            seed=seed,
             label_field="decision",
             labels=MODEL_DECISIONS,
             positive_label=POSITIVE_DECISION,
@@ -81,16 +96,7 @@ def build_tasks(
             request=request,
             schema_digest=schema_digest,
         )
-        tasks.append(
-            CallTask(
-                record_id=record.record_id,
-                record_sha256=sha256,
-                request=request,
-                validate=spec,
-                cache_key=key,
-            )
-        )
-    return tasks
+        yield CallTask(record_id=record.record_id, record_sha256=sha256, request=request, validate=spec, cache_key=key)
 
 
 def final_decision(answer: dict[str, Any], protocol: Protocol) -> tuple[str, list[str]]:
@@ -172,7 +178,7 @@ class TitleAbstractStage(Stage):
         *,
         sample: int = 0,
     ) -> None:
-        self.records = list(records)
+        self.records = records  # a RecordStore from read_records keeps them off the heap
         self.loaded = protocol
         self.protocol = protocol.protocol
         self.template = template
@@ -180,7 +186,11 @@ class TitleAbstractStage(Stage):
         self.sampling = sampling
         self.read = read
         self.sample = sample
-        self._by_id = {r.record_id: r for r in self.records}
+
+    @cached_property
+    def _positions(self) -> dict[str, int]:
+        """Where each record sits, built on the first row (a dry run builds none)."""
+        return {record.record_id: i for i, record in enumerate(self.records)}
 
     def check_output(self, path: Path) -> None:
         output_format(path)
@@ -194,12 +204,15 @@ class TitleAbstractStage(Stage):
         }
 
     def units(self, model: Model) -> list[Unit]:
-        tasks = build_tasks(self.records, self.protocol, self.template, model, self.sampling, sample=self.sample)
-        return [Unit(task.record_id, [task]) for task in tasks]
+        return [Unit(task.record_id, [task]) for task in self.tasks(model)]
+
+    def tasks(self, model: Model) -> Iterator[CallTask]:
+        """Every call the stage makes, one at a time (what ``units`` holds all at once)."""
+        return iter_tasks(self.records, self.protocol, self.template, model, self.sampling, sample=self.sample)
 
     def row(self, unit: Unit, results: Sequence[CallResult | None]) -> dict[str, Any]:
         (result,) = results
-        record = self._by_id[unit.record_id]
+        record = self.records[self._positions[unit.record_id]]
         if result is None:
             return decision_row(record, self.protocol, self.template, None, NOT_SCREENED)
         return decision_row(record, self.protocol, self.template, result.row, result.error)

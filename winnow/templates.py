@@ -9,6 +9,7 @@ agreement figure can be traced to the exact prompt text.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 from importlib import resources
@@ -50,6 +51,37 @@ class PromptTemplate:
             {"role": role, "content": prompt.format(**{k: values[k] for k in prompt.input_variables})}
             for role, prompt in self._parts
         )
+
+    def bind(self, **fixed: Any) -> Callable[..., tuple[dict[str, str], ...]]:
+        """``render`` with some values fixed for many calls: the same messages, text for text.
+
+        A part that uses only fixed values (a screening prompt's system message: the
+        review, question and criteria) is formatted once and its one string shared by
+        every call, instead of a fresh copy of it per record.
+        """
+        parts = [
+            (role, prompt, prompt.format(**{k: fixed[k] for k in prompt.input_variables}))
+            if set(prompt.input_variables) <= fixed.keys()
+            else (role, prompt, None)
+            for role, prompt in self._parts
+        ]
+
+        def render(**values: Any) -> tuple[dict[str, str], ...]:
+            merged = {**fixed, **values}
+            missing = set(self.variables) - set(merged)
+            if missing:
+                raise TemplateError(self.path, f"missing value(s) for {', '.join(sorted(missing))}")
+            return tuple(
+                {
+                    "role": role,
+                    "content": text
+                    if text is not None
+                    else prompt.format(**{k: merged[k] for k in prompt.input_variables}),
+                }
+                for role, prompt, text in parts
+            )
+
+        return render
 
     @cached_property
     def _parts(self) -> tuple[tuple[str, Any], ...]:
