@@ -17,6 +17,7 @@ from __future__ import annotations
 import marshal
 import tempfile
 import threading
+import weakref
 from array import array
 from collections.abc import Iterator, Sequence
 from typing import overload
@@ -35,6 +36,7 @@ class RecordStore(Sequence[Record]):
         self.path = path
         limit = SPILL_BYTES if spill_bytes is None else spill_bytes
         self._file = tempfile.SpooledTemporaryFile(max_size=limit)  # noqa: SIM115 - lives as long as the store
+        weakref.finalize(self, self._file.close)
         self._ends = array("Q")
         self._duplicates: dict[int, tuple[str, ...]] = {}
         self._lock = threading.Lock()
