@@ -25,8 +25,10 @@ def clean_untrusted(text: str) -> str:
     """Defuse fence-like runs and make invisible control characters visible."""
     # Each distinct character is classified once (an abstract has ~100), then one
     # str.translate: a per-character Python loop cost ~1 ms per abstract.
-    # Printable text (the usual abstract) has no control or format characters at all.
-    visible = {} if text.isprintable() else {ord(c): f"[U+{ord(c):04X}]" for c in set(text) if _invisible(c)}
+    # Printable text (the usual abstract) has no control or format characters at all. A record
+    # rendered for a prompt always has line ends, which are not printable but stay as they are.
+    plain = text.isprintable() or text.replace("\n", " ").replace("\t", " ").isprintable()
+    visible = {} if plain else {ord(c): f"[U+{ord(c):04X}]" for c in set(text) if _invisible(c)}
     cleaned = text.translate(visible) if visible else text
     if not any(pair in cleaned for pair in _FENCE_PAIRS):
         return cleaned
