@@ -125,9 +125,9 @@ def make_records(path: Path, n: int, *, seed_rows: Path = GOLD / "records.csv") 
 
 
 @contextmanager
-def fake_server(*, latency_ms: float = 0.0, rpm: float | None = None) -> Iterator[str]:
-    """The benchmark server in its own process; yields its base URL."""
-    command = [sys.executable, str(SERVER), "--latency-ms", str(latency_ms)]
+def fake_server(*, latency_ms: float = 0.0, rpm: float | None = None, fast: bool = False) -> Iterator[str]:
+    """The benchmark server in its own process (``fast``: its asyncio variant); yields its base URL."""
+    command = [sys.executable, str(SERVER), "--latency-ms", str(latency_ms), *(["--fast"] if fast else [])]
     if rpm is not None:
         command += ["--rpm", str(rpm)]
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)

@@ -1,6 +1,6 @@
 """An OpenAI-compatible chat server that answers at once, for benchmarks: no model behind it.
 
-Usage: python bench/fake_openai_server.py [--port P] [--latency-ms L] [--rpm N]
+Usage: python bench/fake_openai_server.py [--port P] [--latency-ms L] [--rpm N] [--fast]
 
 It answers ``POST /v1/chat/completions`` with a screening answer that is valid
 for the schema in the request (``response_format`` json_schema / json_object
@@ -15,11 +15,15 @@ at four characters per token. ``GET /stats`` returns counters and request times.
 
 Import ``FakeOpenAIServer`` to run it in a thread (tests), or run this file to
 run it as its own process (benchmarks, so the server's CPU is not the client's).
+``--fast`` serves with asyncio and a minimal HTTP/1.1 reader instead of a thread
+per connection and ``http.server``'s header parsing: hundreds of calls a second on
+one core, so a benchmark of winnow's rate on two cores measures winnow, not this.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import json
 import threading
@@ -139,49 +143,116 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         body = json.loads(self.rfile.read(length) or b"{}")
-        if not self.path.rstrip("/").endswith("/chat/completions"):
-            self._send(404, {"error": {"message": "not found"}})
-            return
         state = self.server.state
-        if not state.admit():
-            self._send(
-                429,
-                {"error": {"message": "Rate limit reached (benchmark server)", "type": "rate_limit"}},
-                {"Retry-After": f"{60.0 / (state.rpm or 60.0):.3f}"},
-            )
+        refused = refusal(state, self.path)
+        if refused is not None:
+            self._send(*refused)
             return
         if state.latency_s:
             time.sleep(state.latency_s)
-        prompt = "".join(str(m.get("content", "")) for m in body.get("messages", []))
-        content = json.dumps(screening_answer(_schema_of(body)))
-        prompt_tokens = max(1, len(prompt) // CHARS_PER_TOKEN)
-        message: dict[str, Any] = {"role": "assistant", "content": content}
-        if body.get("tools") and not body.get("response_format"):
-            name = body["tools"][0]["function"]["name"]
-            message = {
-                "role": "assistant",
-                "content": None,
-                "tool_calls": [{"id": "call_0", "type": "function", "function": {"name": name, "arguments": content}}],
-            }
-        with state.lock:
-            state.ok += 1
-            state.ends.append(time.monotonic())
-        self._send(
-            200,
-            {
-                "id": "chatcmpl-bench",
-                "object": "chat.completion",
-                "created": int(time.time()),
-                "model": body.get("model", "fake"),
-                "choices": [{"index": 0, "message": message, "finish_reason": "stop", "logprobs": None}],
-                "usage": {
-                    "prompt_tokens": prompt_tokens,
-                    "completion_tokens": max(1, len(content) // CHARS_PER_TOKEN),
-                    "total_tokens": prompt_tokens + len(content) // CHARS_PER_TOKEN,
-                    "prompt_tokens_details": {"cached_tokens": state.cached_tokens(prompt)},
-                },
-            },
+        self._send(*answer(state, body))
+
+
+Reply = tuple[int, dict[str, Any], dict[str, str]]
+
+
+def refusal(state: _State, path: str) -> Reply | None:
+    """A 404 for a path that is not the chat endpoint, a 429 over the limit, else None (admitted)."""
+    if not path.rstrip("/").endswith("/chat/completions"):
+        return 404, {"error": {"message": "not found"}}, {}
+    if not state.admit():
+        return (
+            429,
+            {"error": {"message": "Rate limit reached (benchmark server)", "type": "rate_limit"}},
+            {"Retry-After": f"{60.0 / (state.rpm or 60.0):.3f}"},
         )
+    return None
+
+
+def answer(state: _State, body: dict[str, Any]) -> Reply:
+    """Status, JSON payload and extra headers of an admitted call: a schema-valid screening answer."""
+    prompt = "".join(str(m.get("content", "")) for m in body.get("messages", []))
+    content = json.dumps(screening_answer(_schema_of(body)))
+    prompt_tokens = max(1, len(prompt) // CHARS_PER_TOKEN)
+    message: dict[str, Any] = {"role": "assistant", "content": content}
+    if body.get("tools") and not body.get("response_format"):
+        name = body["tools"][0]["function"]["name"]
+        message = {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [{"id": "call_0", "type": "function", "function": {"name": name, "arguments": content}}],
+        }
+    with state.lock:
+        state.ok += 1
+        state.ends.append(time.monotonic())
+    return (
+        200,
+        {
+            "id": "chatcmpl-bench",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": body.get("model", "fake"),
+            "choices": [{"index": 0, "message": message, "finish_reason": "stop", "logprobs": None}],
+            "usage": {
+                "prompt_tokens": prompt_tokens,
+                "completion_tokens": max(1, len(content) // CHARS_PER_TOKEN),
+                "total_tokens": prompt_tokens + len(content) // CHARS_PER_TOKEN,
+                "prompt_tokens_details": {"cached_tokens": state.cached_tokens(prompt)},
+            },
+        },
+        {},
+    )
+
+
+_REASONS = {200: "OK", 404: "Not Found", 429: "Too Many Requests"}
+
+
+async def _serve_connection(
+    state: _State, latency_s: float, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+) -> None:
+    """HTTP/1.1 with keep-alive, as much of it as the openai SDK uses: a request line, headers, a body."""
+    try:
+        while True:
+            head = await reader.readuntil(b"\r\n\r\n")
+            lines = head.decode("latin-1").split("\r\n")
+            method, path, _ = lines[0].split(" ", 2)
+            length = 0
+            for line in lines[1:]:
+                name, _, value = line.partition(":")
+                if name.strip().lower() == "content-length":
+                    length = int(value.strip())
+            data = await reader.readexactly(length) if length else b""
+            if method == "GET":
+                found = path.rstrip("/").endswith("/stats")
+                status, payload, headers = (200, state.stats(), {}) if found else (404, {"error": {}}, {})
+            else:
+                body = json.loads(data or b"{}")
+                refused = refusal(state, path)
+                if refused is None and latency_s:
+                    await asyncio.sleep(latency_s)  # held without a thread, as a provider holds it
+                status, payload, headers = refused or answer(state, body)
+            out = json.dumps(payload).encode()
+            extra = "".join(f"{key}: {value}\r\n" for key, value in headers.items())
+            writer.write(
+                f"HTTP/1.1 {status} {_REASONS.get(status, 'Error')}\r\nContent-Type: application/json\r\n"
+                f"Content-Length: {len(out)}\r\n{extra}\r\n".encode()
+                + out
+            )
+            await writer.drain()
+    except (asyncio.IncompleteReadError, ConnectionError):
+        pass
+    finally:
+        writer.close()
+
+
+async def _serve_fast(state: _State, latency_s: float, port: int) -> None:
+    server = await asyncio.start_server(
+        lambda r, w: _serve_connection(state, latency_s, r, w), "127.0.0.1", port, backlog=1024
+    )
+    bound = server.sockets[0].getsockname()[1]
+    print(f"http://127.0.0.1:{bound}/v1", flush=True)
+    async with server:
+        await server.serve_forever()
 
 
 class _Server(ThreadingHTTPServer):
@@ -217,7 +288,12 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port, printed on the first line")
     parser.add_argument("--latency-ms", type=float, default=0.0)
     parser.add_argument("--rpm", type=float, default=None)
+    parser.add_argument("--fast", action="store_true", help="asyncio, no thread per connection (answers at once)")
     args = parser.parse_args()
+    if args.fast:
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(_serve_fast(_State(0.0, args.rpm), args.latency_ms / 1000.0, args.port))
+        return
     server = FakeOpenAIServer(port=args.port, latency_ms=args.latency_ms, rpm=args.rpm)
     print(server.base_url, flush=True)
     with contextlib.suppress(KeyboardInterrupt):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +46,11 @@ TRAILING_COLUMNS = (
 )
 FORMATS = {".csv": "csv", ".xlsx": "xlsx", ".jsonl": "jsonl"}
 _XLSX_CELL_LIMIT = 32_000
+_CHUNK_ROWS = 100_000
+
+ColumnFilter = Callable[[str], bool]
+"""Which columns of a table a reader needs: a million-row table's abstracts and reasons are most of
+its bytes, and a report that never shows them should not hold them."""
 
 
 def criterion_columns(criterion_ids: Sequence[str], *, with_quotes: bool = False) -> list[str]:
@@ -112,10 +117,16 @@ def write_table(
     return target
 
 
-def read_decisions(path: str | Path) -> pd.DataFrame:
-    """Read a decisions table in any written format, every column as text ('' for empty)."""
+def read_decisions(path: str | Path, *, columns: ColumnFilter | None = None) -> pd.DataFrame:
+    """Read a decisions table in any written format, every column as text ('' for empty).
+
+    Args:
+        path: The table (.csv, .jsonl or .xlsx).
+        columns: Read only the columns it accepts (all when None); ``record_id`` and
+            ``decision`` must be among them.
+    """
     source = Path(path)
-    frame = read_table(source)
+    frame = read_table(source, columns=columns)
     missing = [c for c in ("record_id", "decision") if c not in frame.columns]
     if missing:
         raise InputError(source, f"not a winnow decisions table: missing column(s) {', '.join(missing)}")
@@ -127,25 +138,61 @@ def read_decisions(path: str | Path) -> pd.DataFrame:
     return frame
 
 
-def read_table(path: str | Path, *, what: str = "decisions") -> pd.DataFrame:
-    """Read any winnow result table in any written format, every column as text ('' for empty)."""
+def read_table(path: str | Path, *, what: str = "decisions", columns: ColumnFilter | None = None) -> pd.DataFrame:
+    """Read any winnow result table in any written format, every column as text ('' for empty).
+
+    ``columns`` keeps only the columns it accepts. A CSV then converts nothing else
+    (its other cells are tokenised and dropped); JSONL and XLSX are read whole first.
+    """
     source = Path(path)
     fmt = output_format(source)
     if not source.is_file():
         raise InputError(source, f"no such {what} file")
     try:
         if fmt == "csv":
-            frame = pd.read_csv(source, dtype=str, keep_default_na=False)
+            frame = pd.read_csv(source, dtype=str, keep_default_na=False, usecols=columns)
         elif fmt == "jsonl":
             frame = pd.read_json(source, lines=True, dtype=False)
+            if columns is not None:
+                frame = frame[[c for c in frame.columns if columns(str(c))]]
             # Lists (the `duplicates` column) as the CSV writes them, not as Python's repr of a list.
             frame = frame.map(lambda v: ";".join(map(str, v)) if isinstance(v, list) else v)
             frame = frame.astype(object).where(frame.notna(), "").astype(str)
         else:
             frame = pd.read_excel(source, dtype=str, engine="openpyxl").fillna("")
+            if columns is not None:
+                frame = frame[[c for c in frame.columns if columns(str(c))]]
     except (ValueError, OSError) as exc:
         raise InputError(source, f"cannot read {what} table: {exc}") from exc
     return frame
+
+
+def read_table_rows(path: str | Path, rows: Sequence[int], record_ids: Sequence[str]) -> pd.DataFrame:
+    """Every column of some data rows of a table (0-based, ascending), without converting the others.
+
+    ``record_ids`` are the ids those rows were read with before; a CSV's rows are
+    picked by position and checked against them. Blank lines shift the positions
+    pandas skips by, so when the ids differ the table is read again in chunks of
+    ``_CHUNK_ROWS`` rows and the rows are picked from those.
+    """
+    source = Path(path)
+    wanted = [int(row) for row in rows]
+    if output_format(source) != "csv":
+        return read_table(source).iloc[wanted].reset_index(drop=True)
+    keep = {row + 1 for row in wanted}  # pandas counts the header as row 0
+    try:
+        frame = pd.read_csv(source, dtype=str, keep_default_na=False, skiprows=lambda i: i != 0 and i not in keep)
+        if _ids(frame) == [str(r).strip() for r in record_ids]:
+            return frame
+        chunks = pd.read_csv(source, dtype=str, keep_default_na=False, chunksize=_CHUNK_ROWS)
+        picked = [chunk[chunk.index.isin(wanted)] for chunk in chunks]
+    except (ValueError, OSError) as exc:
+        raise InputError(source, f"cannot read decisions table: {exc}") from exc
+    return pd.concat(picked).reset_index(drop=True) if picked else frame.iloc[0:0]
+
+
+def _ids(frame: pd.DataFrame) -> list[str]:
+    return frame["record_id"].astype(str).str.strip().tolist() if "record_id" in frame.columns else []
 
 
 def _cell(value: Any) -> Any:

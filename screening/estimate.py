@@ -63,16 +63,20 @@ def estimate_screening(spec: RunSpec, stage: TitleAbstractStage | PanelStage) ->
 
     A panel is estimated reviewer by reviewer (each its own model, template, past answers
     and prices) and summed, so reviewers x samples multiply the calls; its time is the
-    slowest reviewer's, since reviewers answer side by side.
+    slowest reviewer's, since reviewers answer side by side. The calls are rendered and
+    counted one at a time: a million prompts are never held at once.
     """
     model = spec.model.build()
     default = Caller(model, stage.template.name, stage.template.sha256)
-    groups: dict[int, tuple[Caller, list[CallTask]]] = {}
-    for unit in stage.units(model):
-        for task in unit.tasks:
+    tallies: dict[int, _Tally] = {}
+    with _LedgerView(spec.ledger_path(TitleAbstractStage.suffix)) as ledger:
+        for task in stage.tasks(model):
             caller = task.caller or default
-            groups.setdefault(id(caller), (caller, []))[1].append(task)
-    parts = [_estimate_calls(spec, caller, tasks, len(stage.records)) for caller, tasks in groups.values()]
+            tally = tallies.get(id(caller))
+            if tally is None:
+                tally = tallies[id(caller)] = _Tally(caller, ledger)
+            tally.add(task)
+        parts = [_estimate_calls(spec, tally, len(stage.records)) for tally in tallies.values()]
     if len(parts) == 1:
         return parts[0]
     return _panel_estimate(parts)
@@ -107,29 +111,174 @@ def _panel_estimate(parts: list[Estimate]) -> Estimate:
     )
 
 
-def _estimate_calls(spec: RunSpec, caller: Caller, tasks: list[CallTask], records: int) -> Estimate:
+class _LedgerView:
+    """A read-only look at an existing ledger: which keys are answered, past answer lengths and latencies.
+
+    Any SQLite error (a file that is not a ledger) makes it a view of an empty ledger, as
+    if there were none.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.failed = False
+        self._conn: sqlite3.Connection | None = None
+
+    def __enter__(self) -> _LedgerView:
+        if self.path.is_file():
+            try:
+                self._conn = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True)
+            except sqlite3.Error:
+                self._conn = None
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._conn is not None:
+            self._conn.close()
+
+    def answered(self, keys: list[str]) -> set[str]:
+        if self._conn is None or self.failed:
+            return set()
+        unique = list(dict.fromkeys(keys))
+        found: set[str] = set()
+        try:
+            for start in range(0, len(unique), _BATCH):
+                batch = unique[start : start + _BATCH]
+                marks = ", ".join("?" for _ in batch)
+                rows = self._conn.execute(f"SELECT cache_key FROM calls WHERE ok = 1 AND cache_key IN ({marks})", batch)
+                found.update(row[0] for row in rows)
+        except sqlite3.Error:
+            self.failed = True
+            return set()
+        return found
+
+    def history(self, template_sha256: str, model_id: str) -> tuple[list[int], list[float]]:
+        """Completion tokens of this template's last 1,000 answers, latencies of this model's last 1,000 calls."""
+        if self._conn is None or self.failed:
+            return [], []
+        try:
+            completion = [
+                int(row[0])
+                for row in self._conn.execute(
+                    "SELECT completion_tokens FROM calls WHERE ok = 1 AND template_sha256 = ?"
+                    " AND completion_tokens > 0 ORDER BY call_id DESC LIMIT 1000",
+                    (template_sha256,),
+                )
+            ]
+            latencies = [
+                float(row[0]) / 1000
+                for row in self._conn.execute(
+                    "SELECT latency_ms FROM calls WHERE ok = 1 AND model = ? AND latency_ms > 0"
+                    " ORDER BY call_id DESC LIMIT 1000",
+                    (model_id,),
+                )
+            ]
+        except sqlite3.Error:
+            self.failed = True
+            return [], []
+        return completion, latencies
+
+
+_BATCH = 500
+
+
+class _Tally:
+    """One caller's calls, counted as they stream past: how many, how many answered, prompt size.
+
+    Prompt tokens are kept as whole characters and messages, so the totals are exactly
+    the sums of the per-call estimates (characters/4 + 4 per message) in any order.
+    """
+
+    def __init__(self, caller: Caller, ledger: _LedgerView) -> None:
+        self.caller = caller
+        self.ledger = ledger
+        self.calls = 0
+        self.answered = 0
+        self.chars = 0
+        self.messages = 0
+        self.answered_chars = 0
+        self.answered_messages = 0
+        self.first_task: CallTask | None = None  # one request built exactly to size the batch files
+        self._first_text: str | None = None
+        self._common = 0
+        self._waiting: list[tuple[str, int, int]] = []
+
+    def add(self, task: CallTask) -> None:
+        messages = task.request.messages
+        chars = sum(len(m["content"]) for m in messages)
+        if self.first_task is None:
+            self.first_task = task
+        self.calls += 1
+        self.chars += chars
+        self.messages += len(messages)
+        self._share_prefix("".join(m["content"] for m in messages))
+        self._waiting.append((task.cache_key, chars, len(messages)))
+        if len(self._waiting) >= _BATCH:
+            self._look_up()
+
+    def _look_up(self) -> None:
+        answered = self.ledger.answered([key for key, _, _ in self._waiting])
+        for key, chars, messages in self._waiting:
+            if key in answered:
+                self.answered += 1
+                self.answered_chars += chars
+                self.answered_messages += messages
+        self._waiting = []
+
+    def _share_prefix(self, text: str) -> None:
+        """Characters at the start of every prompt that are the same for all records (the cacheable part)."""
+        if self._first_text is None:
+            self._first_text, self._common = text, len(text)
+            return
+        first = self._first_text
+        common = min(self._common, len(text))
+        if text[:common] != first[:common]:
+            lo, hi = 0, common
+            while lo < hi:
+                mid = (lo + hi + 1) // 2
+                if text[:mid] == first[:mid]:
+                    lo = mid
+                else:
+                    hi = mid - 1
+            common = lo
+        self._common = common
+
+    def finish(self) -> None:
+        self._look_up()
+        if self.ledger.failed:  # as if there were no ledger at all
+            self.answered = self.answered_chars = self.answered_messages = 0
+
+    @property
+    def shared_prefix_tokens(self) -> int:
+        return self._common // CHARS_PER_TOKEN
+
+
+def _estimate_calls(spec: RunSpec, tally: _Tally, records: int) -> Estimate:
     """The estimate for one model's and template's calls."""
+    tally.finish()
+    caller = tally.caller
     model = caller.model
-    ledger_path = spec.ledger_path(TitleAbstractStage.suffix)
-    history = _ledger_history(ledger_path, [t.cache_key for t in tasks], caller.template_sha256, model.model_id)
-    pending = [t for t in tasks if t.cache_key not in history.answered]
+    completion_history, latency_history = tally.ledger.history(caller.template_sha256, model.model_id)
+    if tally.ledger.failed:
+        completion_history, latency_history = [], []
+    n = tally.calls - tally.answered
     assumptions = [f"tokens counted as characters/{CHARS_PER_TOKEN} plus {MESSAGE_OVERHEAD_TOKENS} per message"]
 
     batch = spec.batch is not None
-    prompt_counts = [_prompt_tokens(t.request.messages) for t in pending]
-    prompt_per_call = statistics.fmean(prompt_counts) if prompt_counts else 0.0
-    prefix = _shared_prefix_tokens(tasks)
-    if history.completion_tokens:
-        completion_per_call = statistics.fmean(history.completion_tokens)
-        assumptions.append(f"answer length: mean of {len(history.completion_tokens)} past answers of this template")
+    pending_chars = tally.chars - tally.answered_chars
+    pending_messages = tally.messages - tally.answered_messages
+    prompt_sum = pending_chars / CHARS_PER_TOKEN + MESSAGE_OVERHEAD_TOKENS * pending_messages
+    prompt_per_call = prompt_sum / n if n else 0.0
+    prefix = tally.shared_prefix_tokens
+    if completion_history:
+        completion_per_call = statistics.fmean(completion_history)
+        assumptions.append(f"answer length: mean of {len(completion_history)} past answers of this template")
     else:
         completion_per_call = spec.sampling.max_tokens / 2
         assumptions.append(
             f"answer length: half of --max-tokens ({spec.sampling.max_tokens}); no past answers to go by"
         )
 
-    n = len(pending)
-    prompt_total = round(sum(prompt_counts))
+    prompt_total = round(prompt_sum)
     completion_total = round(completion_per_call * n)
     prices = PriceTable.load(spec.prices_path)
     cost = prices.cost(model.model_id, prompt_total, completion_total, batch=batch)
@@ -147,9 +296,9 @@ def _estimate_calls(spec: RunSpec, caller: Caller, tasks: list[CallTask], record
             "from which OpenAI caches prompts; other providers differ"
         )
 
-    if history.latencies_s:
-        latency = statistics.median(history.latencies_s)
-        assumptions.append(f"latency: median of {len(history.latencies_s)} past calls to {model.model_id}")
+    if latency_history:
+        latency = statistics.median(latency_history)
+        assumptions.append(f"latency: median of {len(latency_history)} past calls to {model.model_id}")
     else:
         latency = ASSUMED_LATENCY_S["embedded" if model.is_embedded else "api"]
         assumptions.append(f"latency: {latency:g} s per call assumed (no past calls to this model in the ledger)")
@@ -158,12 +307,12 @@ def _estimate_calls(spec: RunSpec, caller: Caller, tasks: list[CallTask], record
     )
     files = 0
     if batch:
-        files = _batch_files(model, pending)
+        files = _batch_files(model, tally, n, pending_chars)
         seconds, limited_by = BATCH_WINDOW_S, "the provider's 24 h completion window; most batches finish sooner"
     return Estimate(
         model=model.model_id,
         records=records,
-        already_answered=len(tasks) - n,
+        already_answered=tally.calls - n,
         to_call=n,
         prompt_tokens_per_call=round(prompt_per_call, 1),
         shared_prefix_tokens=prefix,
@@ -180,43 +329,22 @@ def _estimate_calls(spec: RunSpec, caller: Caller, tasks: list[CallTask], record
     )
 
 
-def _batch_files(model: Any, tasks: list[CallTask]) -> int:
-    """Request files for ``tasks`` at the API's limits; one line is built exactly, the rest scaled by prompt size."""
+def _batch_files(model: Any, tally: _Tally, n: int, pending_chars: int) -> int:
+    """Request files for the ``n`` pending calls at the API's limits.
+
+    The first call's line is built exactly; the others are scaled from it by their
+    prompt characters (counted as they streamed past), so no request is held.
+    """
     from winnow.backends.openai_compat import OpenAICompatibleModel
     from winnow.batch.files import MAX_BYTES, MAX_REQUESTS, request_line
 
-    if not tasks or not isinstance(model, OpenAICompatibleModel):
+    first = tally.first_task
+    if not n or first is None or not isinstance(model, OpenAICompatibleModel):
         return 0
-    first = tasks[0]
     line = len(request_line(first.cache_key, model.request_body(model.batch_method(), first.request)))
     first_chars = sum(len(m["content"]) for m in first.request.messages)
-    size = sum(line + sum(len(m["content"]) for m in t.request.messages) - first_chars for t in tasks)
-    return max(math.ceil(len(tasks) / MAX_REQUESTS), math.ceil(size / MAX_BYTES))
-
-
-def _prompt_tokens(messages: tuple[dict[str, str], ...]) -> float:
-    return sum(len(m["content"]) / CHARS_PER_TOKEN + MESSAGE_OVERHEAD_TOKENS for m in messages)
-
-
-def _shared_prefix_tokens(tasks: list[Any]) -> int:
-    """Tokens at the start of every prompt that are the same for all records (the cacheable part)."""
-    if not tasks:
-        return 0
-    first = "".join(m["content"] for m in tasks[0].request.messages)
-    common = len(first)
-    for task in tasks[1:]:
-        text = "".join(m["content"] for m in task.request.messages)
-        common = min(common, len(text))
-        if text[:common] != first[:common]:
-            lo, hi = 0, common
-            while lo < hi:
-                mid = (lo + hi + 1) // 2
-                if text[:mid] == first[:mid]:
-                    lo = mid
-                else:
-                    hi = mid - 1
-            common = lo
-    return common // CHARS_PER_TOKEN
+    size = n * (line - first_chars) + pending_chars
+    return max(math.ceil(n / MAX_REQUESTS), math.ceil(size / MAX_BYTES))
 
 
 def _duration(
@@ -231,49 +359,3 @@ def _duration(
         bounds[f"--tpm {engine.tpm:g}"] = n * tokens_per_call * 60.0 / engine.tpm
     limited_by = max(bounds, key=lambda k: bounds[k])
     return bounds[limited_by], limited_by
-
-
-@dataclass
-class _History:
-    answered: set[str] = field(default_factory=set)
-    completion_tokens: list[int] = field(default_factory=list)
-    latencies_s: list[float] = field(default_factory=list)
-
-
-def _ledger_history(path: Path, keys: list[str], template_sha256: str, model_id: str) -> _History:
-    """Read-only look at an existing ledger: answered keys, past answer lengths and latencies."""
-    history = _History()
-    if not path.is_file():
-        return history
-    try:
-        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
-    except sqlite3.Error:
-        return history
-    try:
-        unique = list(dict.fromkeys(keys))
-        for start in range(0, len(unique), 500):
-            batch = unique[start : start + 500]
-            marks = ", ".join("?" for _ in batch)
-            rows = conn.execute(f"SELECT cache_key FROM calls WHERE ok = 1 AND cache_key IN ({marks})", batch)
-            history.answered.update(row[0] for row in rows)
-        history.completion_tokens = [
-            int(row[0])
-            for row in conn.execute(
-                "SELECT completion_tokens FROM calls WHERE ok = 1 AND template_sha256 = ? AND completion_tokens > 0"
-                " ORDER BY call_id DESC LIMIT 1000",
-                (template_sha256,),
-            )
-        ]
-        history.latencies_s = [
-            float(row[0]) / 1000
-            for row in conn.execute(
-                "SELECT latency_ms FROM calls WHERE ok = 1 AND model = ? AND latency_ms > 0"
-                " ORDER BY call_id DESC LIMIT 1000",
-                (model_id,),
-            )
-        ]
-    except sqlite3.Error:
-        return _History()
-    finally:
-        conn.close()
-    return history

@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from winnow.backends.base import Model
-from winnow.engine import Caller, CallResult
+from winnow.engine import Caller, CallResult, CallTask
 from winnow.lifecycle import ModelChoice, Sampling, Stage, StageReport, Unit
 from winnow.protocol import LoadedProtocol
 from winnow.records.model import ReadResult, Record
@@ -140,7 +140,7 @@ class PanelStage(Stage):
             raise ValueError(f"unknown combination rule {rule!r}")
         if not reviewers:
             raise ValueError("a panel needs at least one model reviewer")
-        self.records = list(records)
+        self.records = records
         self.loaded = protocol
         self.protocol = protocol.protocol
         self.protocol_sha256 = protocol.sha256
@@ -184,18 +184,23 @@ class PanelStage(Stage):
         return fields
 
     def units(self, model: Model) -> list[Unit]:
-        """Every member's tasks for a record in one unit: reviewers in order, samples in order.
+        """Every member's tasks for a record in one unit: reviewers in order, samples in order."""
+        per_record: dict[str, list[Any]] = {r.record_id: [] for r in self.records}
+        for task in self.tasks(model):
+            per_record[task.record_id].append(task)
+        return [Unit(record_id, tasks) for record_id, tasks in per_record.items()]
+
+    def tasks(self, model: Model) -> Iterator[CallTask]:
+        """Every member's calls, reviewer by reviewer and sample by sample, one at a time.
 
         The first reviewer answers with ``model`` (the run's own); every other builds its own.
         """
-        per_record: dict[str, list[Any]] = {r.record_id: [] for r in self.records}
         for index, member in enumerate(self.members):
             member_model = model if index == 0 else member.reviewer.model.build()
             member.caller = Caller(member_model, member.template.name, member.template.sha256)
             for stage in member.stages:
-                for unit in stage.units(member_model):
-                    per_record[unit.record_id].extend(replace(task, caller=member.caller) for task in unit.tasks)
-        return [Unit(record_id, tasks) for record_id, tasks in per_record.items()]
+                for task in stage.tasks(member_model):
+                    yield replace(task, caller=member.caller)
 
     def row(self, unit: Unit, results: Sequence[CallResult | None]) -> dict[str, Any]:
         position = 0

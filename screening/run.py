@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
 from dataclasses import replace as dc_replace
 from pathlib import Path
@@ -16,6 +17,7 @@ from winnow.lifecycle import ModelChoice, RunSpec, Stage
 from winnow.protocol import load_protocol
 from winnow.records import read_records
 from winnow.records.model import ReadResult, Record
+from winnow.records.store import RecordStore
 from winnow.screening.panel import HumanReviewer, PanelStage, Reviewer, reviewer_name
 from winnow.screening.screen import TitleAbstractStage
 from winnow.templates import load_template
@@ -32,16 +34,23 @@ class RecordSelection:
     limit: int | None = None
 
 
-def select_records(path: Path, selection: RecordSelection) -> tuple[ReadResult, list[Record]]:
-    """The records a run screens: read and de-duplicated, then --sample, then --limit."""
+def select_records(path: Path, selection: RecordSelection) -> tuple[ReadResult, Sequence[Record]]:
+    """The records a run screens: read and de-duplicated, then --sample, then --limit.
+
+    A selection stays in the store ``read_records`` keeps the records in.
+    """
     read = read_records(path)
     records = read.records
+    chosen: Sequence[int] = range(len(records))
     if selection.sample is not None and selection.sample < len(records):
         chosen = sorted(random.Random(selection.sample_seed).sample(range(len(records)), selection.sample))
-        records = [records[i] for i in chosen]
     if selection.limit is not None:
-        records = records[: selection.limit]
-    return read, records
+        chosen = chosen[: selection.limit]
+    if len(chosen) == len(records):
+        return read, records
+    if isinstance(records, RecordStore):
+        return read, records.select(chosen)
+    return read, [records[i] for i in chosen]
 
 
 def title_abstract_stage(spec: RunSpec, selection: RecordSelection) -> TitleAbstractStage:

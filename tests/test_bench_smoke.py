@@ -24,10 +24,14 @@ import concurrency
 import embedded
 import embedded_decided
 import extraction_embedded
+import million_records
+import million_reports
 import overhead
 import pdf_parse
 import reader_scale
 import reports
+import scale_records
+import sync_rate
 import synthesis_gold
 import tokens
 from fake_openai_server import FakeOpenAIServer
@@ -120,6 +124,36 @@ def test_pdf_parse(tmp_path: Path) -> None:
 def test_reports(tmp_path: Path) -> None:
     figures = reports.main(["--records", "200", "--runs", "1", "--out", str(tmp_path / "r.json")])
     assert set(figures["commands"]) == {"agree (terminal report)", "agree --json", "audit --json"}
+
+
+def test_scale_records_stay_distinct_papers(tmp_path: Path) -> None:
+    from winnow.records import read_records
+
+    path = scale_records.write_records(tmp_path / "r.csv", 600)
+    read = read_records(path)
+    twins = round(600 * scale_records.DUPLICATE_SHARE)
+    assert len(read.records) + twins == 600 and len(read.duplicate_groups) >= 1 and not read.skipped
+    decisions, gold = scale_records.write_decisions(tmp_path / "d", 50)
+    assert decisions.read_text(encoding="utf-8").count("\ns0") == 0 and gold.stat().st_size > 0
+
+
+def test_million_records_steps(tmp_path: Path) -> None:
+    figures = million_records.main(["--sizes", "40", "80", "--out", str(tmp_path / "m.json")])
+    assert {r["step"] for r in figures["runs"]} == {"read", "render", "dry-run"}
+    render = [r for r in figures["runs"] if r["step"] == "render"]
+    assert [int(r["output"].split()[0]) for r in render] == [40, 80 - 1], "the one twin is merged before rendering"
+
+
+def test_million_reports_commands(tmp_path: Path) -> None:
+    figures = million_reports.main(["--sizes", "60", "--out", str(tmp_path / "r.json")])
+    assert [r["command"] for r in figures["runs"]] == list(million_reports.COMMANDS)
+
+
+def test_sync_rate(tmp_path: Path) -> None:
+    figures = sync_rate.main(
+        ["--records", "60", "--concurrency", "16", "--rate", "100", "--out", str(tmp_path / "s.json")]
+    )
+    assert figures["calls"] == 60 and figures["server_429s"] == 0 and figures["achieved_calls_per_s"] > 0
 
 
 def test_synthesis_gold(tmp_path: Path) -> None:

@@ -130,3 +130,27 @@ def test_a_model_built_for_pricing_still_refuses_to_call_without_a_key(monkeypat
     request = ModelRequest(messages=({"role": "user", "content": "hi"},), schema={"type": "object"})
     with pytest.raises(BackendError, match="set OPENAI_API_KEY"):
         model.complete(request)
+
+
+def test_dry_run_renders_one_prompt_at_a_time(tmp_path: Path) -> None:
+    """Rendering every prompt before counting held them all: a million were 3.4 GB. Now one at a time."""
+    import tracemalloc
+
+    records = write_records(tmp_path / "r.csv", 6000)
+    spec = RunSpec(
+        input_path=records,
+        protocol_path=PROTOCOL,
+        template="screen_title_abstract",
+        model=ModelChoice(model_id="openai:gpt-4o-mini", base_url="http://127.0.0.1:9/v1"),
+        out=tmp_path / "out.csv",
+    )
+    stage = title_abstract_stage(spec, RecordSelection())
+    tracemalloc.start()
+    try:
+        est = estimate_screening(spec, stage)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    prompts = est.prompt_tokens * 4  # characters of every prompt together
+    assert est.to_call == 6000 and prompts > 12e6
+    assert peak < prompts / 5, f"traced peak {peak / 1e6:.1f} MB while pricing {prompts / 1e6:.1f} MB of prompts"

@@ -4,6 +4,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from winnow.errors import TemplateError
 from winnow.fencing import fence
@@ -31,6 +33,34 @@ def test_render_is_exactly_langchains_chat_format(name: str) -> None:
         {"role": roles[m.type], "content": str(m.content)} for m in template.chat.format_messages(**values)
     )
     assert template.render(**values) == expected
+    *fixed, last = template.variables
+    bound = template.bind(**{name: values[name] for name in fixed})
+    assert bound(**{last: values[last]}) == expected, "a bound render gives the same messages"
+
+
+def test_a_bound_render_shares_its_fixed_parts_and_still_checks_values() -> None:
+    template = load_template("screen_title_abstract")
+    render = template.bind(review_title="R", question="Q", criteria="- I1: x")
+    first, second = render(record="one"), render(record="two")
+    assert first[0]["content"] is second[0]["content"], "the system message is formatted once"
+    assert (first[1]["content"], second[1]["content"]) != (first[1]["content"],) * 2
+    with pytest.raises(TemplateError, match="missing value"):
+        render()
+
+
+@st.composite
+def _texts(draw: st.DrawFn) -> str:
+    alphabet = st.sampled_from([*"ab <>|\n\t\r", "\u202e", "\x07", "\xad", "\u2028", "\u200b", "é", "≥"])
+    return "".join(draw(st.lists(alphabet, max_size=40)))
+
+
+@settings(max_examples=400, deadline=None)
+@given(text=_texts())
+def test_clean_untrusted_marks_exactly_the_invisible_characters(text: str) -> None:
+    from winnow.fencing import _FENCE_LIKE, _invisible, clean_untrusted
+
+    marked = "".join(f"[U+{ord(c):04X}]" if _invisible(c) else c for c in text)
+    assert clean_untrusted(text) == _FENCE_LIKE.sub(" ", marked)
 
 
 @pytest.mark.parametrize(

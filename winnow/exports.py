@@ -69,10 +69,10 @@ def _original_entries(records: Path) -> dict[str, dict[str, Any]]:
     import rispy
 
     from winnow.records.assemble import assemble_record
-    from winnow.records.encoding import decode_text
+    from winnow.records.encoding import open_text
     from winnow.records.ris import read_ris
 
-    text = decode_text(str(records), records.read_bytes()).text
+    text = open_text(str(records)).read()
     lines = text.split("\n")
     entries: dict[str, dict[str, Any]] = {}
     for item in read_ris(str(records), text):

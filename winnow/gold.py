@@ -233,9 +233,11 @@ def scan_gold(path: str | Path) -> _Scan:
 
 
 def _read_ris_labels(source: Path) -> LabelScan:
-    from winnow.records.encoding import decode_text
+    from winnow.records.encoding import open_text
 
-    return read_ris_labels(source, decode_text(str(source), source.read_bytes()).text)
+    with source.open("rb"):  # an unreadable file is this reader's "cannot read gold file", as before
+        pass
+    return read_ris_labels(source, open_text(str(source)))
 
 
 def _from_labels(labels: LabelScan) -> _Scan:

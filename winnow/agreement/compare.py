@@ -7,6 +7,7 @@ figures with them counted as exclude are always computed alongside.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,7 +26,12 @@ _SHOWN = 5
 
 @dataclass
 class Matched:
-    """Decisions that have a gold label (in decisions order), and what was left over."""
+    """Decisions that have a gold label (in decisions order), and what was left over.
+
+    ``frame`` may hold only the columns a report reads (``complete`` False); ``positions``
+    are the matched rows' places among the table's data rows, where ``full_rows`` reads
+    the rest back.
+    """
 
     decisions_path: Path
     gold: GoldSet
@@ -33,10 +39,21 @@ class Matched:
     included: np.ndarray
     not_in_gold: list[str] = field(default_factory=list)
     not_in_decisions: list[str] = field(default_factory=list)
+    positions: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=int))
+    complete: bool = True
 
     @property
     def n(self) -> int:
         return len(self.frame)
+
+    def full_rows(self, indices: Sequence[int]) -> pd.DataFrame:
+        """Every column of the matched rows at ``indices`` (ascending), read back from the table if need be."""
+        if self.complete:
+            return self.frame.iloc[list(indices)]
+        from winnow.screening.decisions import read_table_rows
+
+        picked = list(indices)
+        return read_table_rows(self.decisions_path, self.positions[picked], self.frame["record_id"].iloc[picked])
 
 
 def _examples(ids: list[str]) -> str:
@@ -45,9 +62,16 @@ def _examples(ids: list[str]) -> str:
 
 
 def match_decisions(
-    frame: pd.DataFrame, decisions_path: str | Path, gold: GoldSet, *, allow_missing: bool = False
+    frame: pd.DataFrame,
+    decisions_path: str | Path,
+    gold: GoldSet,
+    *,
+    allow_missing: bool = False,
+    complete: bool = True,
 ) -> Matched:
     """Join decisions to gold labels by record id.
+
+    ``complete`` False says ``frame`` holds only some of the table's columns (see ``Matched``).
 
     Raises:
         InputError: a record id appears twice in the decisions.
@@ -87,8 +111,11 @@ def match_decisions(
         )
     matched = frame.loc[in_gold].copy()
     matched["record_id"] = ids[in_gold]
-    included = np.array([gold.rows[rid].included for rid in matched["record_id"]], dtype=bool)
-    return Matched(path, gold, matched.reset_index(drop=True), included, not_in_gold, not_in_decisions)
+    included = np.array([gold.rows[rid].included for rid in matched["record_id"].tolist()], dtype=bool)
+    positions = np.nonzero(in_gold)[0]
+    return Matched(
+        path, gold, matched.reset_index(drop=True), included, not_in_gold, not_in_decisions, positions, complete
+    )
 
 
 def counts_for(decisions: np.ndarray, included: np.ndarray, *, undecided_as: str) -> Counts:

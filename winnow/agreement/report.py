@@ -28,6 +28,7 @@ __all__ = [
     "SCHEMA",
     "build_agreement",
     "build_comparison",
+    "columns_read",
     "counts_view",
     "curve_points",
     "render_agreement",
@@ -52,6 +53,14 @@ LABELS = {
     "alpha": "Krippendorff's alpha",
 }
 _RUN_FIELDS = ("model", "served_model", "template_name", "template_sha256", "run_id", "confidence_source")
+_READ = frozenset({"record_id", "decision", "p_include", "conflict", "combine", *_RUN_FIELDS})
+_READ_PREFIXES = ("criterion:", "decision:", "p_include:", "confidence_source:", "verdicts:")
+
+
+def columns_read(name: str) -> bool:
+    """The decisions-table columns ``build_agreement`` reads (a panel's among them); titles,
+    abstracts and reasons, most of a table's bytes, are not."""
+    return name in _READ or name.startswith(_READ_PREFIXES)
 
 
 def _flat(prefix: str, estimates: dict[str, Estimate], out: dict[str, Any]) -> None:
@@ -80,7 +89,7 @@ def _distinct(matched: Matched, column: str) -> list[str]:
     if column not in matched.frame.columns:
         return []
     values = matched.frame[column].astype(str).str.strip()
-    return sorted(set(values[values != ""]))
+    return sorted(set(values[values != ""].unique()))
 
 
 def _criteria(matched: Matched, kinds: dict[str, str], level: float) -> list[dict[str, Any]]:

@@ -8,7 +8,7 @@ from typing import Any
 
 from winnow.agreement.compare import UNDECIDED, Matched
 
-__all__ = ["KINDS", "KIND_TITLES", "AuditItem", "collect_disagreements"]
+__all__ = ["KINDS", "KIND_TITLES", "AuditItem", "collect_disagreements", "selection_columns"]
 
 KINDS = ("fn", "uncertain", "fp", "flagged")
 KIND_TITLES = {
@@ -100,11 +100,18 @@ def _risk(item: AuditItem, position: int) -> tuple[Any, ...]:
     return (KINDS.index(item.kind), first, -(p if p is not None else -math.inf), position)
 
 
+def selection_columns(name: str) -> bool:
+    """The columns that decide which records the audit lists; the rest is read for those records only."""
+    return name in ("record_id", "decision", "flags")
+
+
 def collect_disagreements(matched: Matched, *, only: str | None = None) -> list[AuditItem]:
-    """Every disagreement in risk order, then flagged agreements; ``only`` keeps one kind."""
+    """Every disagreement in risk order, then flagged agreements; ``only`` keeps one kind.
+
+    Only the listed records' whole rows are read (``Matched.full_rows``), so a frame of
+    ``selection_columns`` suffices.
+    """
     frame = matched.frame
-    columns = list(frame.columns)
-    criterion_ids = [c.split(":", 1)[1] for c in columns if c.startswith("criterion:")]
 
     def cell(row: dict[str, Any], name: str) -> str:
         return str(row.get(name, "") or "").strip()
@@ -116,7 +123,12 @@ def collect_disagreements(matched: Matched, *, only: str | None = None) -> list[
         for decision, included, flag in zip(decisions, matched.included, flags, strict=True)
     ]
     keep = [i for i, kind in enumerate(kinds) if kind is not None and (only is None or kind == only)]
-    subset = frame.iloc[keep].astype(object).to_numpy()
+    if not keep:
+        return []
+    full = matched.full_rows(keep)
+    columns = list(full.columns)
+    criterion_ids = [c.split(":", 1)[1] for c in columns if c.startswith("criterion:")]
+    subset = full.astype(object).to_numpy()
     items: list[tuple[AuditItem, int]] = []
     for position, values in zip(keep, subset, strict=True):
         row = dict(zip(columns, values, strict=True))

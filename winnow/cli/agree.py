@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import itertools
-import json
 import shutil
 import sys
 from collections.abc import Iterator
@@ -62,18 +61,48 @@ def _emit(renderable: Any, *, pager: bool) -> None:
 
 
 def _json(data: Any) -> None:
-    click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+    """Print ``json.dumps(data, indent=2, ensure_ascii=False)`` a piece at a time (``winnow.jsontext``): an
+    audit of a million records lists hundreds of thousands of them."""
+    from winnow.jsontext import iter_json
+
+    pieces: list[str] = []
+    size = 0
+    for piece in iter_json(data):
+        pieces.append(piece)
+        size += len(piece)
+        if size >= _JSON_PIECE:
+            click.echo("".join(pieces), nl=False)
+            pieces, size = [], 0
+    click.echo("".join(pieces))
 
 
-def _load(decisions: Path, gold_path: Path, reference_standard: str | None, allow_missing: bool) -> Any:
+_JSON_PIECE = 1 << 16
+
+
+def _load(decisions: Path, gold_path: Path, reference_standard: str | None, allow_missing: bool, columns: Any) -> Any:
+    """Decisions joined to gold, reading only ``columns`` of the table (the rest stays on disk)."""
     from winnow.agreement.compare import match_decisions
     from winnow.gold import load_gold
     from winnow.screening.decisions import read_decisions
 
-    frame = read_decisions(decisions)
-    known = frame[[c for c in ("record_id", "doi", "pmid", "title") if c in frame.columns]].to_dict(orient="records")
-    gold = load_gold(gold_path, reference_standard=reference_standard, match_to=known)
-    return match_decisions(frame, decisions, gold, allow_missing=allow_missing)
+    frame = read_decisions(decisions, columns=columns)
+    gold = load_gold(gold_path, reference_standard=reference_standard, match_to=_KnownRecords(decisions))
+    return match_decisions(frame, decisions, gold, allow_missing=allow_missing, complete=False)
+
+
+class _KnownRecords:
+    """The table's ids, DOIs, PMIDs and titles, read only if a tool's gold export needs its ids mapped."""
+
+    COLUMNS = ("record_id", "doi", "pmid", "title")
+
+    def __init__(self, decisions: Path) -> None:
+        self.decisions = decisions
+
+    def __iter__(self) -> Iterator[dict[str, str]]:
+        from winnow.screening.decisions import read_table
+
+        frame = read_table(self.decisions, columns=lambda name: name in self.COLUMNS)
+        yield from frame[[c for c in self.COLUMNS if c in frame.columns]].to_dict(orient="records")
 
 
 def _criterion_kinds(protocol_path: Path | None, gold_path: Path) -> dict[str, str]:
@@ -170,6 +199,7 @@ def agree(
     from winnow.agreement.report import (
         build_agreement,
         build_comparison,
+        columns_read,
         render_agreement,
         render_comparison,
         save_curve_png,
@@ -180,7 +210,7 @@ def agree(
     kinds = _criterion_kinds(protocol_path, gold_path)
     reports = [
         build_agreement(
-            _load(path, gold_path, reference_standard, allow_missing),
+            _load(path, gold_path, reference_standard, allow_missing, columns_read),
             recall_target=recall_target,
             criterion_kinds=kinds,
         )
@@ -313,7 +343,9 @@ def audit(
         raise click.UsageError("--adjudicate and --json cannot be used together")
     if adjudicate and verdicts_path is not None:
         raise click.UsageError("--adjudicate and --import-verdicts cannot be used together")
-    matched = _load(decisions, gold_path, reference_standard, allow_missing)
+    from winnow.audit.items import selection_columns
+
+    matched = _load(decisions, gold_path, reference_standard, allow_missing, selection_columns)
     items = collect_disagreements(matched, only=only)
     from winnow.agreement.sample import sample_weights
 

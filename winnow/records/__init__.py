@@ -27,14 +27,16 @@ instead of UTF-8 says so in ``ReadResult.warnings``.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 from winnow.errors import RecordParseError, RecordSkip
 from winnow.records.assemble import RawRecord, assemble_record
-from winnow.records.dedupe import drop_repeated_ids, merge_duplicates
-from winnow.records.encoding import decode_text
+from winnow.records.dedupe import DuplicateIndex, RepeatedIds
+from winnow.records.encoding import open_text
 from winnow.records.formats import BINARY_EXTENSIONS, text_reader_for
 from winnow.records.model import ReadResult, Record
+from winnow.records.store import RecordStore
 from winnow.records.tables import read_xlsx
 
 __all__ = ["ReadResult", "Record", "read_records"]
@@ -42,6 +44,10 @@ __all__ = ["ReadResult", "Record", "read_records"]
 
 def read_records(path: str | Path, *, merge_duplicates: bool = True) -> ReadResult:
     """Read one search export.
+
+    The file is read as a stream: records are assembled, checked for repeated ids and
+    merged with earlier copies one at a time, and kept in a ``RecordStore``, so memory
+    grows by a few short keys per record, not by its text.
 
     Args:
         path: The export file; its extension picks the format (``.txt`` and
@@ -60,46 +66,55 @@ def read_records(path: str | Path, *, merge_duplicates: bool = True) -> ReadResu
     """
     shown = str(path)
     suffix = Path(shown).suffix.lower()
-    try:
-        data = Path(shown).read_bytes()
-    except OSError as exc:
-        raise RecordParseError(shown, f"cannot read file ({exc.strerror or exc})") from exc
-    if not data:
-        raise RecordParseError(shown, "file is empty")
     warnings: list[str] = []
     if suffix in BINARY_EXTENSIONS:
-        items = read_xlsx(shown, data)
+        try:
+            data = Path(shown).read_bytes()
+        except OSError as exc:
+            raise RecordParseError(shown, f"cannot read file ({exc.strerror or exc})") from exc
+        if not data:
+            raise RecordParseError(shown, "file is empty")
+        items: Iterable[RawRecord | RecordSkip] = read_xlsx(shown, data)
     else:
-        decoded = decode_text(shown, data)
-        if decoded.warning:
-            warnings.append(decoded.warning)
-        items = text_reader_for(shown, suffix, decoded.text)(shown, decoded.text)
+        source = open_text(shown)
+        if source.warning:
+            warnings.append(source.warning)
+        items = text_reader_for(shown, suffix, source)(shown, source)
     return _collect(shown, items, warnings, merge=merge_duplicates)
 
 
-def _collect(path: str, items: list[RawRecord | RecordSkip], warnings: list[str], *, merge: bool) -> ReadResult:
+def _collect(path: str, items: Iterable[RawRecord | RecordSkip], warnings: list[str], *, merge: bool) -> ReadResult:
     skips: list[RecordSkip] = []
-    located: list[tuple[Record, int | None]] = []
+    repeats: list[RecordSkip] = []
+    store = RecordStore(path)
+    repeated = RepeatedIds(path)
+    duplicates = DuplicateIndex(store)
     for item in items:
         if isinstance(item, RecordSkip):
             skips.append(item)
             continue
         try:
-            located.append((assemble_record(path, item), item.line))
+            record = assemble_record(path, item)
         except RecordSkip as skip:
             skips.append(skip)
-    unique, repeats = drop_repeated_ids(path, located)
+            continue
+        repeat = repeated.check(record, item.line)
+        if repeat is not None:
+            repeats.append(repeat)
+        elif not merge or duplicates.place(record, len(store)) == len(store):
+            store.append(record)
     ordered = sorted(skips + repeats, key=lambda skip: (skip.line is None, skip.line or 0))
-    if not unique:
+    if not store:
         first = ordered[0]
         raise RecordParseError(
             path, f"no usable record ({len(ordered)} skipped); first problem: {first.problem}", line=first.line
         )
-    records, groups = merge_duplicates(unique) if merge else (unique, [])
+    for index, ids in duplicates.absorbed.items():
+        store.set_duplicates(index, tuple(ids))
     return ReadResult(
         path=path,
-        records=records,
+        records=store,
         skipped=[skip.one_line() for skip in ordered],
-        duplicate_groups=groups,
+        duplicate_groups=duplicates.groups(),
         warnings=warnings,
     )

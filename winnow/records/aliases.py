@@ -10,6 +10,7 @@ record carries several (RIS ``T2`` and ``JO``), the earliest non-empty one wins.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping, Sequence
 from typing import Final
@@ -62,9 +63,15 @@ def _build_lookup() -> dict[str, tuple[str, int]]:
 _LOOKUP: Final[dict[str, tuple[str, int]]] = _build_lookup()
 
 
+@functools.lru_cache(maxsize=4096)
+def _hit(name: str) -> tuple[str, int] | None:
+    """A source field's Record field and alias rank: the same few names come with every record."""
+    return _LOOKUP.get(normalise_name(name))
+
+
 def canonical_field(name: str) -> str | None:
     """The Record field a source field feeds, or None if winnow ignores it."""
-    hit = _LOOKUP.get(normalise_name(name))
+    hit = _hit(name)
     return hit[0] if hit else None
 
 
@@ -80,7 +87,7 @@ def resolve_fields(raw: Mapping[str, Sequence[str]]) -> dict[str, list[str]]:
     """
     best: dict[str, tuple[int, list[str]]] = {}
     for name, values in raw.items():
-        hit = _LOOKUP.get(normalise_name(name))
+        hit = _hit(name)
         if hit is None:
             continue
         canonical, rank = hit

@@ -9,24 +9,28 @@ duplicate-id check reports it in the same words as for every other format.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 
 import bibtexparser
 from bibtexparser import model
 
 from winnow.errors import RecordParseError, RecordSkip
 from winnow.records.assemble import RawRecord
+from winnow.records.encoding import TextSource, as_source
 
 _LATEX_ESCAPES = re.compile(r"\\([&%$#_{}])")
 _AND = re.compile(r"\s+and\s+", re.IGNORECASE)
 _KEYWORD_SEPARATORS = re.compile(r"[;,]")
 
 
-def read_bibtex(path: str, text: str) -> list[RawRecord | RecordSkip]:
+def read_bibtex(path: str, text: str | TextSource) -> Iterator[RawRecord | RecordSkip]:
     """Turn each BibTeX entry (or failed block) into one item.
+
+    bibtexparser parses a whole string, so this reader alone holds the file's text.
 
     Args:
         path: Shown in messages.
-        text: Decoded file.
+        text: The decoded file, or a source that reads it.
 
     Returns:
         Raw records keyed by the entry key, and skips for blocks bibtexparser
@@ -36,7 +40,7 @@ def read_bibtex(path: str, text: str) -> list[RawRecord | RecordSkip]:
         RecordParseError: The file contains no ``@type{...}`` entry at all.
     """
     try:
-        library = bibtexparser.parse_string(text)
+        library = bibtexparser.parse_string(as_source(text, path).read())
     # A parser bug on hostile input must still surface as "this file", not a traceback.
     except Exception as exc:
         raise RecordParseError(path, f"bibtexparser failed ({type(exc).__name__}: {exc})") from exc
@@ -51,7 +55,7 @@ def read_bibtex(path: str, text: str) -> list[RawRecord | RecordSkip]:
             items.append(_from_entry(block, ordinal=len(items) + 1, line=line))
     if not items:
         raise RecordParseError(path, "no BibTeX entries found (no '@type{key, ...}' block)")
-    return items
+    return iter(items)
 
 
 def _reason(block: model.ParsingFailedBlock) -> str:

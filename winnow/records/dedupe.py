@@ -4,10 +4,15 @@ Two records with one id would make every decision and gold label ambiguous, so
 the later one is set aside. Two records describing the same paper would be
 screened (and paid for) twice and inflate agreement figures, so they are merged
 into the first one, which remembers the others' ids.
+
+Both checks look only at records seen before, so they run as the reader hands
+records over, one at a time, keeping short keys rather than the records: a
+million-record export is de-duplicated without holding its abstracts.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import replace
 
 from winnow.errors import RecordSkip
@@ -15,82 +20,99 @@ from winnow.records.model import Record
 from winnow.records.normalise import title_key
 
 
-def drop_repeated_ids(path: str, located: list[tuple[Record, int | None]]) -> tuple[list[Record], list[RecordSkip]]:
-    """Keep the first record for each id; skip later ones, naming where the first was.
+class RepeatedIds:
+    """Where each record id was first seen; a later record with the same id is skipped."""
 
-    Args:
-        path: Shown in messages.
-        located: Records in file order with the line each starts on (None if unknown).
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._first: dict[str, int] = {}  # a line (> 0), or minus the record's position when no line is known
+        self._position = 0
 
-    Returns:
-        The records with unique ids, and one skip per repeat.
-    """
-    first_at: dict[str, str] = {}
-    kept: list[Record] = []
-    skips: list[RecordSkip] = []
-    for position, (record, line) in enumerate(located, start=1):
-        where = f"line {line}" if line is not None else f"record #{position}"
-        if record.record_id in first_at:
-            problem = f"duplicate record id {record.record_id} (first at {first_at[record.record_id]})"
-            skips.append(RecordSkip(path, problem, line=line))
-            continue
-        first_at[record.record_id] = where
-        kept.append(record)
-    return kept, skips
+    def check(self, record: Record, line: int | None) -> RecordSkip | None:
+        """The skip for a repeated id (naming where the first one was), or None for a new id."""
+        self._position += 1
+        first = self._first.get(record.record_id)
+        if first is not None:
+            where = f"line {first}" if first > 0 else f"record #{-first}"
+            return RecordSkip(self.path, f"duplicate record id {record.record_id} (first at {where})", line=line)
+        self._first[record.record_id] = line if line is not None else -self._position
+        return None
 
 
-def merge_duplicates(records: list[Record]) -> tuple[list[Record], list[tuple[str, ...]]]:
-    """Fold records that are the same paper into the first of them.
+class DuplicateIndex:
+    """Finds, for each new record, the earlier kept record that is the same paper.
 
     Two records are the same paper when they share a DOI (case- and
     prefix-insensitive), a PMID, or a normalised title plus year. The title
     match is refused when the two records carry different DOIs or different
     PMIDs, which is how a preprint and its journal version, or two errata with
     the same title, stay apart.
+    """
+
+    def __init__(self, kept: Sequence[Record]) -> None:
+        self._kept = kept
+        self._owner: dict[str, int] = {}
+        self.absorbed: dict[int, list[str]] = {}
+
+    def place(self, record: Record, new_index: int) -> int:
+        """Where ``record`` belongs: the index of the kept record it duplicates, else ``new_index``.
+
+        When ``new_index`` comes back, the caller keeps the record there before placing the next.
+        """
+        keys = _keys(record)
+        owner = self._find(record, keys)
+        if owner is None:
+            owner = new_index
+        else:
+            self.absorbed.setdefault(owner, []).append(record.record_id)
+        for key in keys:
+            self._owner.setdefault(key, owner)
+        return owner
+
+    def _find(self, record: Record, keys: list[str]) -> int | None:
+        for key in keys:
+            index = self._owner.get(key)
+            if index is None:
+                continue
+            if key[0] == "t" and _conflicting_ids(record, self._kept[index]):
+                continue
+            return index
+        return None
+
+    def groups(self) -> list[tuple[str, ...]]:
+        """One ``(kept_id, *duplicate_ids)`` group per kept record that absorbed others, in file order."""
+        return [(self._kept[index].record_id, *ids) for index, ids in sorted(self.absorbed.items())]
+
+
+def merge_duplicates(records: Iterable[Record]) -> tuple[list[Record], list[tuple[str, ...]]]:
+    """Fold records that are the same paper (see ``DuplicateIndex``) into the first of them.
 
     Returns:
         The kept records in file order, each with ``duplicates`` filled in, and
         one ``(kept_id, *duplicate_ids)`` group per kept record that absorbed others.
     """
-    owner: dict[tuple[str, str], int] = {}
     kept: list[Record] = []
-    absorbed: dict[int, list[str]] = {}
+    index = DuplicateIndex(kept)
     for record in records:
-        index = _find_owner(record, owner, kept)
-        if index is None:
-            index = len(kept)
+        if index.place(record, len(kept)) == len(kept):
             kept.append(record)
-        else:
-            absorbed.setdefault(index, []).append(record.record_id)
-        for key in _keys(record):
-            owner.setdefault(key, index)
-    for index, ids in absorbed.items():
-        kept[index] = replace(kept[index], duplicates=tuple(ids))
-    groups = [(kept[index].record_id, *ids) for index, ids in sorted(absorbed.items())]
+    groups = index.groups()
+    for position, ids in index.absorbed.items():
+        kept[position] = replace(kept[position], duplicates=tuple(ids))
     return kept, groups
 
 
-def _keys(record: Record) -> list[tuple[str, str]]:
+def _keys(record: Record) -> list[str]:
+    """The record's match keys, each led by its kind: d(oi), p(mid), t(itle and year)."""
     keys = []
     if record.doi:
-        keys.append(("doi", record.doi.casefold()))
+        keys.append("d" + record.doi.casefold())
     if record.pmid:
-        keys.append(("pmid", record.pmid))
+        keys.append("p" + record.pmid)
     title = title_key(record.title)
     if title:
-        keys.append(("title", f"{title}|{record.year}"))
+        keys.append(f"t{title}|{record.year}")
     return keys
-
-
-def _find_owner(record: Record, owner: dict[tuple[str, str], int], kept: list[Record]) -> int | None:
-    for kind, value in _keys(record):
-        index = owner.get((kind, value))
-        if index is None:
-            continue
-        if kind == "title" and _conflicting_ids(record, kept[index]):
-            continue
-        return index
-    return None
 
 
 def _conflicting_ids(a: Record, b: Record) -> bool:

@@ -32,6 +32,7 @@ from pathlib import Path
 
 from winnow.errors import RecordSkip
 from winnow.records.assemble import assemble_record
+from winnow.records.encoding import TextSource
 from winnow.records.normalise import clean_text, normalise_doi, normalise_pmid, title_key
 
 __all__ = [
@@ -253,7 +254,7 @@ def _ris_label(fields: Mapping[str, list[str]]) -> tuple[str, bool | str | None]
     return "", "no label in LB, N1 or KW"
 
 
-def read_ris_labels(path: Path, text: str) -> LabelScan:
+def read_ris_labels(path: Path, text: str | TextSource) -> LabelScan:
     """Labels from an RIS export (ASReview, Rayyan, winnow's own, or LB/N1/KW by hand)."""
     from winnow.records.ris import read_ris
 

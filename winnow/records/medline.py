@@ -11,9 +11,11 @@ separated by blank lines.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 
 from winnow.errors import RecordParseError, RecordSkip
 from winnow.records.assemble import RawRecord
+from winnow.records.encoding import TextSource, as_source
 
 _TAG_LINE = re.compile(r"^([A-Z][A-Z0-9]{0,3}) {0,3}-(?: (.*))?$")
 _ARTICLE_ID = re.compile(r"^(.*?)\s*\[(\w+)\]\s*$")
@@ -48,40 +50,50 @@ class _Draft:
             self._continued = []
 
 
-def read_medline(path: str, text: str) -> list[RawRecord | RecordSkip]:
-    """Split a MEDLINE export into records, each tagged with its first line.
+def read_medline(path: str, text: str | TextSource) -> Iterator[RawRecord | RecordSkip]:
+    """Split a MEDLINE export into records, each tagged with its first line, as the file is read.
+
+    A record is handed over once it is finished: at a blank line, or at the ``PMID-``
+    that starts the next one; nothing later changes it.
 
     Args:
         path: Shown in messages.
-        text: Decoded file with ``\\n`` line ends.
+        text: The decoded file (``\\n`` line ends), or a source that reads it.
 
-    Returns:
+    Yields:
         One item per record: the raw fields (DOIs pulled out of ``AID``/``LID``)
         with the PMID as explicit id, or a skip naming the malformed line.
 
     Raises:
         RecordParseError: The file holds no MEDLINE tag lines at all.
     """
-    drafts: list[_Draft] = []
+    made = 0
     current: _Draft | None = None
-    for number, line in enumerate(text.split("\n"), start=1):
+    for number, line in enumerate(as_source(text, path).lines(), start=1):
         if not line.strip():
+            if current is not None:
+                made += 1
+                yield _finish(path, current, made)
             current = None
             continue
         match = _TAG_LINE.match(line)
         if match:
             tag, value = match.group(1), (match.group(2) or "").strip()
             if current is None or (tag == "PMID" and current.fields):
+                if current is not None:
+                    made += 1
+                    yield _finish(path, current, made)
                 current = _Draft(number)
-                drafts.append(current)
             current.add(tag, value)
         elif current is not None and line[:1].isspace() and current.last_tag is not None:
             current.extend(line.strip())
         elif current is not None and not current.problem:
             current.problem = f"line {number} is neither a 'TAG - value' line nor an indented continuation"
-    if not drafts:
+    if current is not None:
+        made += 1
+        yield _finish(path, current, made)
+    if not made:
         raise RecordParseError(path, "no MEDLINE records found (no line starts with a tag such as 'PMID- ')")
-    return [_finish(path, draft, ordinal) for ordinal, draft in enumerate(drafts, start=1)]
 
 
 def _finish(path: str, draft: _Draft, ordinal: int) -> RawRecord | RecordSkip:

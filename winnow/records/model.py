@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 
@@ -58,10 +59,14 @@ class Record:
 
 @dataclass
 class ReadResult:
-    """Records read from one export, plus everything that was set aside and why."""
+    """Records read from one export, plus everything that was set aside and why.
+
+    ``records`` is a ``RecordStore`` when read from a file: a sequence whose records
+    live in a temporary file, not in memory (``winnow.records.store``).
+    """
 
     path: str
-    records: list[Record]
+    records: Sequence[Record]
     skipped: list[str] = field(default_factory=list)
     duplicate_groups: list[tuple[str, ...]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)

@@ -9,10 +9,13 @@ says so, instead of failing or vanishing quietly.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import rispy
 
 from winnow.errors import RecordParseError, RecordSkip
 from winnow.records.assemble import RawRecord
+from winnow.records.encoding import TextSource, as_source
 
 _UNKNOWN_TAGS = "unknown_tag"
 
@@ -24,41 +27,41 @@ def _tag(line: str) -> str | None:
     return None
 
 
-def read_ris(path: str, text: str) -> list[RawRecord | RecordSkip]:
-    """Split an RIS export into records, each tagged with its ``TY`` line.
+def read_ris(path: str, text: str | TextSource) -> Iterator[RawRecord | RecordSkip]:
+    """Split an RIS export into records, each tagged with its ``TY`` line, as the file is read.
 
     Args:
         path: Shown in messages.
-        text: Decoded file with ``\\n`` line ends.
+        text: The decoded file (``\\n`` line ends), or a source that reads it.
 
-    Returns:
+    Yields:
         One item per ``TY`` line: the parsed record, or a skip for a record that
         never reached its ``ER`` line or that rispy could not parse.
 
     Raises:
         RecordParseError: No line of the file starts an RIS record.
     """
-    items: list[RawRecord | RecordSkip] = []
+    made = 0
     chunk: list[str] = []
     start: int | None = None
-    for number, line in enumerate(text.split("\n"), start=1):
+    for number, line in enumerate(as_source(text, path).lines(), start=1):
         tag = _tag(line)
         if tag == "TY":
             if start is not None:
-                items.append(
-                    RecordSkip(path, "record has no ER (end of record) tag before the next TY tag", line=start)
-                )
+                made += 1
+                yield RecordSkip(path, "record has no ER (end of record) tag before the next TY tag", line=start)
             start, chunk = number, [line]
         elif start is not None:
             chunk.append(line)
             if tag == "ER":
-                items.append(_parse_record(path, chunk, start, ordinal=len(items) + 1))
+                made += 1
+                yield _parse_record(path, chunk, start, ordinal=made)
                 start = None
     if start is not None:
-        items.append(RecordSkip(path, "truncated record: the file ends before its ER (end of record) tag", line=start))
-    if not items:
+        made += 1
+        yield RecordSkip(path, "truncated record: the file ends before its ER (end of record) tag", line=start)
+    if not made:
         raise RecordParseError(path, "no RIS records found (no line starts with the TY tag)")
-    return items
 
 
 def _parse_record(path: str, chunk: list[str], start: int, ordinal: int) -> RawRecord | RecordSkip:
