@@ -1,0 +1,57 @@
+"""Which ledgers a report reads: one file, or every ledger in a folder and the folders below it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from winnow.errors import InputError
+from winnow.ledger.readonly import is_ledger
+
+__all__ = ["find_ledgers", "resolve_stored_path"]
+
+_SKIP = frozenset({"node_modules", "site-packages", "__pycache__"})
+
+
+def find_ledgers(target: str | Path) -> list[Path]:
+    """The ledger ``target`` names, or every winnow ledger under the folder ``target``, sorted by path.
+
+    A folder's ledgers are the ``*.sqlite`` files that have winnow's ``runs`` table;
+    hidden folders and installed packages are not searched.
+
+    Raises:
+        InputError: ``target`` does not exist, is a file that is not a ledger, or a folder with none.
+    """
+    path = Path(target)
+    if path.is_file():
+        if not is_ledger(path):
+            raise InputError(path, "not a winnow ledger (no runs table)")
+        return [path]
+    if not path.is_dir():
+        raise InputError(path, "no such file or folder")
+    found = []
+    for candidate in sorted(path.rglob("*.sqlite")):
+        parts = candidate.relative_to(path).parts[:-1]
+        if any(part.startswith(".") or part in _SKIP for part in parts):
+            continue
+        if is_ledger(candidate):
+            found.append(candidate)
+    if not found:
+        raise InputError(path, "no winnow ledger (*.sqlite with a runs table) in this folder")
+    return found
+
+
+def resolve_stored_path(stored: str | None, *, ledger: Path, cwd: str | None) -> Path | None:
+    """A path a run stored (relative to the folder it ran in) as it can be found now.
+
+    Tried in order: an absolute path as stored, the path relative to the folder the
+    run was started in, the same file name beside the ledger (a review folder moved
+    whole), and last the path relative to the current folder.
+    """
+    if not stored:
+        return None
+    given = Path(stored)
+    candidates = [given] if given.is_absolute() else []
+    if cwd and not given.is_absolute():
+        candidates.append(Path(cwd) / given)
+    candidates += [ledger.parent / given.name, given]
+    return next((c for c in candidates if c.exists()), None)
