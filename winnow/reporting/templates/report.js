@@ -53,6 +53,16 @@
     var count = document.getElementById("audit-count");
     if (count) count.textContent = String(shown);
   }
+  var chooser = document.getElementById("audit-sort");
+  var auditTable = document.getElementById("audit-table");
+  if (chooser && auditTable) {
+    chooser.addEventListener("change", function () {
+      var index = parseInt(chooser.value, 10);
+      var header = auditTable.tHead.rows[0].cells[index];
+      header.removeAttribute("aria-sort");
+      sortBy(auditTable, index, header);
+    });
+  }
   ["audit-filter", "audit-kind"].forEach(function (id) {
     var element = document.getElementById(id);
     if (element) element.addEventListener("input", filterAudit);
