@@ -27,7 +27,7 @@ import sys
 import time
 from pathlib import Path
 
-from benchlib import ROOT, run_winnow, write_results
+from benchlib import ROOT, run_winnow
 
 GOLD = ROOT / "gold" / "dennstaedt_2024_cdss_ro"
 PDFS = ROOT.parent / "shared" / "data" / "pdfs"
@@ -77,15 +77,27 @@ def write_inputs(work: Path) -> dict[str, object]:
         if not target.exists():
             shutil.copy(PDFS / name, target)
         named[record["record_id"]] = name
-    return {"includes": [r["record_id"] for r in includes], "excludes": [r["record_id"] for r in excludes],
-            "pdfs": named}
+    return {
+        "includes": [r["record_id"] for r in includes],
+        "excludes": [r["record_id"] for r in excludes],
+        "pdfs": named,
+    }
 
 
 def model_steps(work: Path, timings: dict[str, float]) -> None:
     """The three steps that ask the embedded model; a re-run answers from the ledgers."""
     p = ["-p", str(work / "protocol.yaml"), "--no-progress"]
-    screen = ["screen", str(work / "records.csv"), *p, "--samples", "2", "--temperature", "0.7",
-              "-o", str(work / "decisions.csv")]
+    screen = [
+        "screen",
+        str(work / "records.csv"),
+        *p,
+        "--samples",
+        "2",
+        "--temperature",
+        "0.7",
+        "-o",
+        str(work / "decisions.csv"),
+    ]
     timings["screen_s"] = run_winnow(screen)["wall_s"]
     chunks = ["--max-chunks", "1", "--chunk-tokens", "600"]
     full = ["screen", str(work / "pdfs"), "--full-text", *p, *chunks, "-o", str(work / "fulltext.csv")]

@@ -225,7 +225,9 @@ def test_what_no_ledger_knows_is_a_marked_placeholder(review: tuple[Path, dict[s
         assert sentence.source
 
 
-def test_cli_writes_markdown_with_the_items_section_and_json(review: tuple[Path, dict[str, Any]], tmp_path: Path) -> None:
+def test_cli_writes_markdown_with_the_items_section_and_json(
+    review: tuple[Path, dict[str, Any]], tmp_path: Path
+) -> None:
     folder, _ = review
     out = tmp_path / "methods.md"
     assert run_cli("methods", folder, "--out", out) == 0

@@ -107,7 +107,9 @@ def test_the_report_in_headless_chromium(report: dict[str, Any], tmp_path: Path)
             # Sorting: the P(include) header orders the rows up, then down; risk restores the order.
             def column(index: int) -> list[str]:
                 cells = f"#audit-table tbody tr td:nth-child({index})"
-                return page.eval_on_selector_all(cells, "cells => cells.map(c => c.getAttribute('data-sort') ?? c.textContent.trim())")
+                return page.eval_on_selector_all(
+                    cells, "cells => cells.map(c => c.getAttribute('data-sort') ?? c.textContent.trim())"
+                )
 
             risk = [int(v) for v in column(1)]
             assert risk == sorted(risk) and len(risk) >= 2

@@ -41,8 +41,10 @@ def _call(run_id: str, record: str, n: int) -> CallRow:
 
 
 def _start(db: Ledger, run_id: str, started: str, command: str = "screen", argv: list[str] = ARGV) -> None:
-    db.start_run(run_id, command=command, argv=argv, model="openai:gpt-4o-mini", template_name="screen_title_abstract",
-                 template_sha256="t" * 64, protocol_sha256="p" * 64, n_records=10, input_path="records.csv")  # fmt: skip
+    db.start_run(
+        run_id, command=command, argv=argv, model="openai:gpt-4o-mini", template_name="screen_title_abstract",
+        template_sha256="t" * 64, protocol_sha256="p" * 64, n_records=10, input_path="records.csv",
+    )  # fmt: skip
     with sqlite3.connect(db.path) as conn:  # start times far enough apart to order the runs
         conn.execute("UPDATE runs SET started_at = ? WHERE run_id = ?", (started, run_id))
 
@@ -71,8 +73,8 @@ def test_runs_are_listed_newest_first_with_what_is_left_and_how_to_resume(ledger
                                          "20260101T000000-aaaaaa"]  # fmt: skip
     decide, unfinished, interrupted, finished = views
     assert finished.state == "finished" and finished.left == 0 and finished.resume is None
-    assert (finished.calls_made, finished.calls_reused, finished.prompt_tokens, finished.cost_usd) == (7, 3, 1200,
-                                                                                                        0.0123)  # fmt: skip
+    usage = (finished.calls_made, finished.calls_reused, finished.prompt_tokens, finished.cost_usd)
+    assert usage == (7, 3, 1200, 0.0123)
     assert finished.served_models == ["gpt-4o-mini-2024-07-18"]
     assert interrupted.state == "interrupted" and interrupted.left == 2
     cwd = str(Path.cwd())

@@ -92,7 +92,8 @@ def print_summary(
         console.print(f"[yellow]duplicates[/] screened once each: {shown}{more}")
     if summary.undecided:
         console.print(
-            f"[red]{len(summary.undecided)} {words.unit}(s) left {words.failed}[/] ({words.column}=error in the table). "
+            f"[red]{len(summary.undecided)} {words.unit}(s) left {words.failed}[/]"
+            f" ({words.column}=error in the table). "
             "Retry only those with the same command:"
         )
         # One unwrapped line without markup, so it can be copied and paths with [brackets] survive.

@@ -246,4 +246,3 @@ class LedgerReader:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-

@@ -119,7 +119,9 @@ def run_view(reader: LedgerReader, run: StoredRun) -> RunView:
             left = len(undecided)
         state = "stopped" if stopped else ("interrupted" if summary.get("interrupted") else "finished")
         if left:
-            left_note = f"{left} of {run.n_records} {'PDF' if run.command != 'screen' else 'record'}(s) without an answer"
+            left_note = (
+                f"{left} of {run.n_records} {'PDF' if run.command != 'screen' else 'record'}(s) without an answer"
+            )
     elif run.status == "running":
         totals = reader.call_totals(run.run_id)
         made, reused = totals.attempts, None
@@ -222,7 +224,7 @@ def _when(text: str | None) -> str:
 def _duration(seconds: float | None) -> str:
     if seconds is None:
         return "-"
-    minutes, secs = divmod(int(round(seconds)), 60)
+    minutes, secs = divmod(round(seconds), 60)
     hours, minutes = divmod(minutes, 60)
     return f"{hours}h{minutes:02d}m" if hours else (f"{minutes}m{secs:02d}s" if minutes else f"{secs}s")
 

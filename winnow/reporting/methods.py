@@ -362,7 +362,8 @@ def _validation(validated: Validated) -> Paragraph:
     text = (
         f"Estimated recall was {_pct(est['recall'])} (one-sided {level} lower bound"
         f" {_pct(est['recall_lower_bound'])}; two-sided {level} interval {_pct(low)} to {_pct(high)}), and the"
-        f" estimated number of missed includes {missed} (one-sided upper bound {_n(int(est['missed_includes_upper_bound']))})"
+        f" estimated number of missed includes {missed} (one-sided upper bound"
+        f" {_n(int(est['missed_includes_upper_bound']))})"
     )
     if est.get("precision") is not None:
         text += f"; the precision of the model's includes was {_pct(est['precision'])}"

@@ -127,7 +127,7 @@ def _agreement_and_audit(page: Page, facts: ReviewFacts, gold: Path | None, work
         source = _validation_gold(facts.validated[-1], work) if facts.validated else None
         page.audit_source = "the validation sample's labels (a sample: not the run's figures)" if source else ""
     else:
-        page.audit_source = f"the gold set {gold.name}"
+        page.audit_source = f"the gold set {source.name}"
     if source is None:
         page.missing["agreement"] = "no gold set (--gold) and no validation labels in the ledgers"
         return
@@ -289,4 +289,3 @@ def write_page(page: Page, out: Path) -> Path:
     except OSError as exc:
         raise InputError(out, f"cannot write the report: {exc.strerror or exc}") from exc
     return out
-
