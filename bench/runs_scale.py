@@ -114,14 +114,14 @@ def measure(work: Path, repeats: int) -> dict[str, object]:
             ("state", "calls_made", "left", "left_note", "resume")}}  # fmt: skip
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("step", choices=["build", "measure"])
     parser.add_argument("--work", type=Path, default=Path("/tmp/winnow-bench-runs"))
     parser.add_argument("--calls", type=int, default=1_000_000)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--out", type=Path, default=None)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.step == "build":
         built = build(args.work, args.calls)
         (args.work / "built.json").write_text(json.dumps(built), encoding="utf-8")

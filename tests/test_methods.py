@@ -242,3 +242,24 @@ def test_a_folder_without_ledgers_is_one_line_error(tmp_path: Path, capsys: pyte
     assert run_cli("methods", tmp_path) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [f"winnow: error: {tmp_path}: no winnow ledger (*.sqlite with a runs table) in this folder"]
+
+
+def test_a_copied_review_folder_reads_its_own_tables(review: tuple[Path, dict[str, Any]], tmp_path: Path) -> None:
+    """Runs store absolute paths; a copy of the folder must report its own tables, not the original's."""
+    import shutil
+
+    folder, _ = review
+    copy = tmp_path / "copy"
+    shutil.copytree(folder, copy)
+    table = copy / "decisions.decided.csv"
+    rows = _csv(table)
+    for row in rows:
+        row["decision"] = "exclude"
+    with table.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    text = {p.key: p.text for p in build_methods(gather_facts(find_ledgers(copy))).paragraphs}
+    counts = _prisma_counts(copy)
+    assert counts != _prisma_counts(folder)
+    assert f"{counts['screened']} records were screened and {counts['excluded']} excluded" in text["prisma"]

@@ -138,3 +138,36 @@ def test_the_report_in_headless_chromium(report: dict[str, Any], tmp_path: Path)
         finally:
             browser.close()
     assert (tmp_path / "report-1280.png").stat().st_size > 10_000
+
+
+def test_the_bench_checker_agrees_with_the_page_and_catches_a_changed_number(report: dict[str, Any]) -> None:
+    """bench/report_chain.py's independent checker, on this folder: no mismatch, then one planted."""
+    import json
+    import sys
+
+    from support import REPO
+
+    sys.path.insert(0, str(REPO / "bench"))
+    import report_chain
+
+    folder = report["folder"]
+    out = folder / "plain.html"
+    assert run_cli("report", folder, "--out", out) == 0
+    gold = {r["record_id"]: r["label"] for r in report_chain.rows_of(folder / "gold.csv")}
+    truth = report_chain.independent(folder, gold)
+    html = out.read_text(encoding="utf-8")
+    checked = report_chain.check_page(html, truth)
+    assert checked["mismatches"] == {} and checked["checked"] > 20
+    sought = truth["prisma"]["sought"]
+    row = f'reports sought</td><td class="n" data-label="n">{sought}</td>'
+    planted = html.replace(row, row.replace(f">{sought}<", f">{sought + 1}<"))
+    assert planted != html and "prisma sought" in report_chain.check_page(planted, truth)["mismatches"]
+    from winnow.reporting.facts import gather_facts
+    from winnow.reporting.ledgers import find_ledgers
+    from winnow.reporting.methods import build_methods
+
+    methods = build_methods(gather_facts(find_ledgers(folder))).as_dict()
+    assert report_chain.check_methods(methods, truth)["missing"] == []
+    assert report_chain.stray_numbers(methods, folder, truth) == []
+    methods["paragraphs"][1]["text"] += " It took 987654 calls."
+    assert report_chain.stray_numbers(json.loads(json.dumps(methods)), folder, truth) == ["987654"]

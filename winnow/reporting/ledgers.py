@@ -43,15 +43,18 @@ def find_ledgers(target: str | Path) -> list[Path]:
 def resolve_stored_path(stored: str | None, *, ledger: Path, cwd: str | None) -> Path | None:
     """A path a run stored (relative to the folder it ran in) as it can be found now.
 
-    Tried in order: an absolute path as stored, the path relative to the folder the
-    run was started in, the same file name beside the ledger (a review folder moved
-    whole), and last the path relative to the current folder.
+    Tried in order: the same file name beside the ledger (where winnow writes a table's
+    ledger by default, so a review folder copied or moved whole still finds its own tables),
+    then the path as stored (absolute, or relative to the folder the run was started in),
+    and last relative to the current folder.
     """
     if not stored:
         return None
     given = Path(stored)
-    candidates = [given] if given.is_absolute() else []
-    if cwd and not given.is_absolute():
+    candidates = [ledger.parent / given.name]
+    if given.is_absolute():
+        candidates.append(given)
+    elif cwd:
         candidates.append(Path(cwd) / given)
-    candidates += [ledger.parent / given.name, given]
+    candidates.append(given)
     return next((c for c in candidates if c.exists()), None)
