@@ -61,6 +61,10 @@ def ledger(tmp_path: Path) -> Path:
         _start(db, "20260103T000000-cccccc", "2026-01-03T00:00:00.000+00:00")
         for n, record in enumerate(("r1", "r2", "r3")):
             db.add_call(_call("20260103T000000-cccccc", record, n))
+        _start(db, "20260103T120000-eeeeee", "2026-01-03T12:00:00.000+00:00")
+        stopped = _summary("20260103T120000-eeeeee", interrupted=True, undecided=("r5",),
+                           stopped="local: the model's process died again at once (SIGSEGV)")  # fmt: skip
+        db.finish_run("20260103T120000-eeeeee", status="interrupted", summary=stopped)
         _start(db, "decide-dddddd", "2026-01-04T00:00:00.000+00:00", command="decide",
                argv=["decide", "decisions.csv", "--threshold", "0.4"])  # fmt: skip
         db.finish_run("decide-dddddd", status="done", summary={"threshold": 0.4})
@@ -69,9 +73,11 @@ def ledger(tmp_path: Path) -> Path:
 
 def test_runs_are_listed_newest_first_with_what_is_left_and_how_to_resume(ledger: Path) -> None:
     views = load_history([ledger])
-    assert [v.run_id for v in views] == ["decide-dddddd", "20260103T000000-cccccc", "20260102T000000-bbbbbb",
-                                         "20260101T000000-aaaaaa"]  # fmt: skip
-    decide, unfinished, interrupted, finished = views
+    assert [v.run_id for v in views] == ["decide-dddddd", "20260103T120000-eeeeee", "20260103T000000-cccccc",
+                                         "20260102T000000-bbbbbb", "20260101T000000-aaaaaa"]  # fmt: skip
+    decide, stopped, unfinished, interrupted, finished = views
+    assert stopped.state == "stopped" and stopped.left == 1 and stopped.resume
+    assert stopped.stopped == "local: the model's process died again at once (SIGSEGV)"
     assert finished.state == "finished" and finished.left == 0 and finished.resume is None
     usage = (finished.calls_made, finished.calls_reused, finished.prompt_tokens, finished.cost_usd)
     assert usage == (7, 3, 1200, 0.0123)
@@ -88,10 +94,17 @@ def test_runs_are_listed_newest_first_with_what_is_left_and_how_to_resume(ledger
 def test_cli_limit_json_and_show(ledger: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert run_cli("runs", ledger, "-n", "2", "--json") == 0
     listed = json.loads(capsys.readouterr().out)
-    assert [r["run_id"] for r in listed] == ["decide-dddddd", "20260103T000000-cccccc"]
+    assert [r["run_id"] for r in listed] == ["decide-dddddd", "20260103T120000-eeeeee"]
     assert run_cli("runs", ledger.parent) == 0
     out = capsys.readouterr().out
     assert out.index("decide-dddddd") < out.index("20260101T000000-aaaaaa")
+    assert "stopped: local: the model's process died again at once (SIGSEGV)" in out
+    other = ledger.with_name("other.ledger.sqlite")
+    with Ledger(other) as db:
+        _start(db, "20260105T000000-ffffff", "2026-01-05T00:00:00.000+00:00")
+    assert run_cli("runs", ledger, other, "--json", "-n", "0") == 0
+    both = [r["run_id"] for r in json.loads(capsys.readouterr().out)]
+    assert both[0] == "20260105T000000-ffffff" and len(both) == 6
     assert run_cli("runs", "show", "20260102", ledger) == 0
     shown = capsys.readouterr().out
     assert "argv" not in shown and "winnow screen records.csv" in shown and "sha256:" + "p" * 64 in shown

@@ -15,6 +15,11 @@ import click
 _TARGET = click.Path(exists=True, path_type=Path)
 
 
+def _targets(name: str = "targets") -> Any:
+    """``[LEDGER|FOLDER]...``: ledgers, or folders searched for ledgers; default the current folder."""
+    return click.argument(name, metavar="[LEDGER|FOLDER]...", nargs=-1, type=_TARGET)
+
+
 def _json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
 
@@ -46,15 +51,15 @@ def runs() -> None:
 
 
 @runs.command("list")
-@click.argument("target", metavar="[LEDGER|FOLDER]", required=False, default=".", type=_TARGET)
+@_targets()
 @click.option("-n", "--limit", default=20, show_default=True, type=click.IntRange(0), help="Newest N runs; 0: all.")
 @click.option("--json", "as_json", is_flag=True, help="Print the runs as JSON.")
-def runs_list(target: Path, limit: int, as_json: bool) -> None:
-    """List the runs of a ledger, or of every ledger in a folder (default: here), newest first."""
+def runs_list(targets: tuple[Path, ...], limit: int, as_json: bool) -> None:
+    """List the runs of the ledgers, or of every ledger in the folders (default: here), newest first."""
     from winnow.reporting.history import load_history, render_runs
-    from winnow.reporting.ledgers import find_ledgers
+    from winnow.reporting.ledgers import ledgers_of
 
-    ledgers = find_ledgers(target)
+    ledgers = ledgers_of(targets)
     views = load_history(ledgers)
     shown = views[:limit] if limit else views
     if as_json:
@@ -65,14 +70,14 @@ def runs_list(target: Path, limit: int, as_json: bool) -> None:
 
 @runs.command("show")
 @click.argument("run_id")
-@click.argument("target", metavar="[LEDGER|FOLDER]", required=False, default=".", type=_TARGET)
+@_targets()
 @click.option("--json", "as_json", is_flag=True, help="Print the run as JSON.")
-def runs_show(run_id: str, target: Path, as_json: bool) -> None:
+def runs_show(run_id: str, targets: tuple[Path, ...], as_json: bool) -> None:
     """One run in full: argv, folder, protocol hash, parameters, summary (a unique id prefix is enough)."""
     from winnow.reporting.history import find_run, render_run
-    from winnow.reporting.ledgers import find_ledgers
+    from winnow.reporting.ledgers import ledgers_of
 
-    view = find_run(find_ledgers(target), run_id)
+    view = find_run(ledgers_of(targets), run_id)
     if as_json:
         _json(view.as_dict(full=True))
         return
@@ -80,10 +85,10 @@ def runs_show(run_id: str, target: Path, as_json: bool) -> None:
 
 
 @click.command("methods")
-@click.argument("target", metavar="[LEDGER|FOLDER]", required=False, default=".", type=_TARGET)
+@_targets()
 @click.option("-o", "--out", type=click.Path(dir_okay=False, path_type=Path), help="Write the Markdown here.")
 @click.option("--json", "as_json", is_flag=True, help="Paragraphs, sentences, reporting items and sources as JSON.")
-def methods(target: Path, out: Path | None, as_json: bool) -> None:
+def methods(targets: tuple[Path, ...], out: Path | None, as_json: bool) -> None:
     """The methods text, one paragraph per stage run, written only from the ledgers.
 
     Then, sentence by sentence, the reporting items each answers (PRISMA 2020, RAISE) and the
@@ -91,10 +96,10 @@ def methods(target: Path, out: Path | None, as_json: bool) -> None:
     were) is a [TO COMPLETE: ...] placeholder.
     """
     from winnow.reporting.facts import gather_facts
-    from winnow.reporting.ledgers import find_ledgers
+    from winnow.reporting.ledgers import ledgers_of
     from winnow.reporting.methods import build_methods
 
-    text = build_methods(gather_facts(find_ledgers(target)))
+    text = build_methods(gather_facts(ledgers_of(targets)))
     if as_json:
         _json(text.as_dict())
     elif out is None:
@@ -105,7 +110,7 @@ def methods(target: Path, out: Path | None, as_json: bool) -> None:
 
 
 @click.command("report")
-@click.argument("target", metavar="[LEDGER|FOLDER]", required=False, default=".", type=_TARGET)
+@_targets()
 @click.option(
     "-o", "--out", type=click.Path(dir_okay=False, path_type=Path), default=Path("review.html"), show_default=True,
     help="The HTML file to write.",
@@ -114,16 +119,16 @@ def methods(target: Path, out: Path | None, as_json: bool) -> None:
     "--gold", "gold", type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="Gold labels for agreement and the audit. Default: the validation labels in the ledgers.",
 )  # fmt: skip
-def report(target: Path, out: Path, gold: Path | None) -> None:
+def report(targets: tuple[Path, ...], out: Path, gold: Path | None) -> None:
     """One self-contained HTML file for co-authors: runs, methods, agreement and recall curve, the
     disagreement audit (sortable, filterable, riskiest first), validation, PRISMA diagram, synthesis
     and the evidence table. It opens offline in any browser; record text stays text.
     """
     from winnow.reporting.facts import gather_facts
-    from winnow.reporting.ledgers import find_ledgers
+    from winnow.reporting.ledgers import ledgers_of
     from winnow.reporting.page import build_page, write_page
 
-    page = build_page(gather_facts(find_ledgers(target)), gold=gold)
+    page = build_page(gather_facts(ledgers_of(targets)), gold=gold)
     write_page(page, out)
     for name, why in page.missing.items():
         click.echo(f"note: no {name.replace('_', ' ')}: {why}", err=True)

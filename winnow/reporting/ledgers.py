@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from winnow.errors import InputError
 from winnow.ledger.readonly import is_ledger
 
-__all__ = ["find_ledgers", "resolve_stored_path"]
+__all__ = ["find_ledgers", "ledgers_of", "resolve_stored_path"]
 
 _SKIP = frozenset({"node_modules", "site-packages", "__pycache__"})
 
@@ -38,6 +39,15 @@ def find_ledgers(target: str | Path) -> list[Path]:
     if not found:
         raise InputError(path, "no winnow ledger (*.sqlite with a runs table) in this folder")
     return found
+
+
+def ledgers_of(targets: Sequence[str | Path]) -> list[Path]:
+    """Every ledger of every target (a ledger or a folder), each once, in the order given."""
+    found: dict[Path, Path] = {}
+    for target in targets or (".",):
+        for path in find_ledgers(target):
+            found.setdefault(path.resolve(), path)
+    return list(found.values())
 
 
 def resolve_stored_path(stored: str | None, *, ledger: Path, cwd: str | None) -> Path | None:
