@@ -191,6 +191,29 @@ def _models(stage: StageFacts) -> str:
     return "; ".join(parts)
 
 
+def _shipped(name: str, sha256: str) -> bool:
+    """The template is winnow's own file of that name, byte for byte (so its text is public)."""
+    import hashlib
+
+    from winnow.templates import prompts_dir
+
+    path = prompts_dir() / f"{name}.yaml"
+    return path.is_file() and hashlib.sha256(path.read_bytes()).hexdigest() == sha256
+
+
+def _template_text(stage: StageFacts) -> str:
+    uses = {(u.template_name, u.template_sha256) for u in stage.models}
+    shipped = sorted(name for name, sha in uses if _shipped(name, sha))
+    own = sorted(name for name, sha in uses if not _shipped(name, sha))
+    where = []
+    if shipped:
+        where.append(f"{_list([f'prompts/{n}.yaml' for n in shipped])} of winnow {stage.latest.winnow_version}")
+    if own:
+        where.append(f"{_list(own)}: {placeholder('where this template is published')}")
+    found = f"The template text is in {'; '.join(where)}, and" if where else "The template text is"
+    return f"{found} stored, as sent, with every call in the run ledger {stage.ledger.name}."
+
+
 # -- paragraphs ----------------------------------------------------------------------------------
 
 
@@ -224,12 +247,7 @@ def _screening(stage: StageFacts) -> Paragraph:
         _runs(stage),
     )
     para.add(f"The model asked was {_models(stage)}.", (P8, R_TOOL, R_SETTINGS), _runs(stage))
-    para.add(
-        f"The text of each template is in winnow's prompts folder under its name and is stored, as sent, with every"
-        f" call in the run ledger {stage.ledger.name}.",
-        (R_SETTINGS, P27),
-        _runs(stage),
-    )
+    para.add(_template_text(stage), (R_SETTINGS, P27), _runs(stage))
     para.add(
         "For each record the model gave a verdict on every criterion (met, not met or unclear, with a reason) and a"
         " decision; a record was excluded only when a criterion was judged clearly failed, and an exclusion without"
@@ -247,7 +265,7 @@ def _screening(stage: StageFacts) -> Paragraph:
         asked = _list([f"{r['model']} {int(r.get('samples') or 1)} times" for r in models])
         para.add(
             f"Each record was put to {asked} at temperature {temperature:g} (seed {sampling.get('seed')} for the"
-            " first answer and one more for each repeat); a model's decision was the strict majority of its answers"
+            " first answer and seed + k for repeat k); a model's decision was the strict majority of its answers"
             " (else uncertain), and its share of include votes served as its P(include).",
             (P8, R_SETTINGS),
             _runs(stage),
@@ -428,6 +446,7 @@ def _full_text(stage: StageFacts) -> Paragraph:
         (P8, R_TOOL, R_SETTINGS),
         _runs(stage),
     )
+    para.add(_template_text(stage), (R_SETTINGS, P27), _runs(stage))
     unread = len(summary.get("skipped") or [])
     counts = summary.get("counts") or {}
     para.add(
@@ -451,6 +470,7 @@ def _extraction(stage: StageFacts) -> Paragraph:
         (P9, P10, R_TOOL, R_SETTINGS),
         _runs(stage),
     )
+    para.add(_template_text(stage), (R_SETTINGS, P27), _runs(stage))
     totals = _evidence_totals(evidence)
     reported = sum(n for s, n in totals.items() if s not in ("not_reported", "conflict"))
     verified = totals.get("verified", 0) + totals.get("verified_fuzzy", 0)
