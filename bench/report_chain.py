@@ -2,11 +2,11 @@
 
 Usage: python bench/report_chain.py [--work DIR] [--out FILE] [--model-steps-only]
 
-Ten records of the Dennstädt gold set (five includes, five excludes) are screened on
+Six records of the Dennstädt gold set (five includes, one exclude) are screened on
 title and abstract by the embedded model (SmolLM2-135M) as a panel of one model asked
 twice (``--samples 2 --temperature 0.7``). The gold labels then serve as the validation
 labels (``winnow validate --labels``, every record read), as the calibration set of
-``winnow decide --calibrate`` (a 70 % recall target at 70 % confidence: ten records cannot
+``winnow decide --calibrate`` (a 70 % recall target at 70 % confidence: five includes cannot
 certify more), and as a reviewer's verdicts on the disagreements (``winnow audit
 --import-verdicts``). Two shared PDFs, named after two gold includes, go through
 ``winnow screen --full-text`` and ``winnow extract`` (``--max-chunks 1``); ``winnow prisma``
@@ -60,7 +60,7 @@ def write_inputs(work: Path) -> dict[str, object]:
     with (GOLD / "records.csv").open(newline="", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
     includes = [r for r in rows if r["label_included"] in ("1", "include", "true")][:5]
-    excludes = [r for r in rows if r["label_included"] in ("0", "exclude", "false")][:5]
+    excludes = [r for r in rows if r["label_included"] in ("0", "exclude", "false")][:1]
     chosen = includes + excludes
     with (work / "records.csv").open("w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=["record_id", "title", "abstract"])

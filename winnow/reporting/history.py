@@ -119,9 +119,8 @@ def run_view(reader: LedgerReader, run: StoredRun) -> RunView:
             left = len(undecided)
         state = "stopped" if stopped else ("interrupted" if summary.get("interrupted") else "finished")
         if left:
-            left_note = (
-                f"{left} of {run.n_records} {'PDF' if run.command != 'screen' else 'record'}(s) without an answer"
-            )
+            unit = "PDF" if run.command != "screen" else "record"
+            left_note = f"{left:,} of {run.n_records or 0:,} {unit}(s) without an answer"
     elif run.status == "running":
         totals = reader.call_totals(run.run_id)
         made, reused = totals.attempts, None
@@ -130,8 +129,8 @@ def run_view(reader: LedgerReader, run: StoredRun) -> RunView:
         if run.n_records is not None:
             left = max(0, run.n_records - totals.records_answered)
             left_note = (
-                f"at most {left} of {run.n_records} left: the run never recorded its end (still running, or killed);"
-                f" {totals.records_answered} answered in it, last answer {totals.last_at or 'none'}"
+                f"at most {left:,} of {run.n_records:,} left: the run never recorded its end (still running, or"
+                f" killed); {totals.records_answered:,} answered in it, last answer {totals.last_at or 'none'}"
             )
     else:
         made = reused = prompt = completion = None
