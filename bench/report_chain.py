@@ -405,6 +405,9 @@ def main() -> int:
     parser.add_argument("--work", type=Path, default=Path("/tmp/winnow-bench-report-chain"))
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--model-steps-only", action="store_true")
+    parser.add_argument(
+        "--skip-model-steps", action="store_true", help="Use the tables and ledgers in --work as they are."
+    )
     parser.add_argument("--screenshot", type=Path, default=None, help="Save a screenshot of the page (PNG).")
     args = parser.parse_args()
     work: Path = args.work
@@ -412,8 +415,9 @@ def main() -> int:
     chosen = write_inputs(work)
     timings: dict[str, float] = {}
     start = time.perf_counter()
-    model_steps(work, timings)
-    timings["model_steps_s"] = round(time.perf_counter() - start, 1)
+    if not args.skip_model_steps:
+        model_steps(work, timings)
+        timings["model_steps_s"] = round(time.perf_counter() - start, 1)
     if args.model_steps_only:
         print(json.dumps({"chosen": chosen, "timings": timings}))
         return 0
