@@ -114,23 +114,30 @@ def model_steps(work: Path, timings: dict[str, float]) -> None:
 def human_steps(work: Path, gold: dict[str, str]) -> None:
     """Validation, the calibrated threshold and a reviewer's verdicts, through the CLI as a reviewer types them."""
     decisions = work / "decisions.csv"
+    done = {row[0] for row in sql(work / "decisions.ledger.sqlite", "SELECT DISTINCT command FROM runs")}
+    if {"validate", "decide"} <= done:  # a re-run of the bench does not repeat the human steps
+        return
     run_winnow(["validate", str(decisions), "--labels", str(work / "gold.csv"), "--sample", str(len(gold)),
                 "--seed", "11", "--who", "bench_reviewer"])  # fmt: skip
     run_winnow(["decide", str(decisions), "--calibrate", str(work / "gold.csv"), "--recall-target", "0.7",
                 "--confidence", "0.7"])  # fmt: skip
-    decided = work / "decisions.decided.csv"
-    disagreements = [r["record_id"] for r in rows_of(decided) if r["decision"] != gold[r["record_id"]]]
-    ledger = work / "decisions.decided.ledger.sqlite"
-    done = set()
-    if ledger.is_file():
-        with sqlite3.connect(ledger) as conn:
-            done = {row[0] for row in conn.execute("SELECT record_id FROM adjudications")}
-    todo = [rid for rid in disagreements if rid not in done]
-    if todo:
-        verdicts = work / "verdicts.csv"
-        verdicts.write_text("record_id,verdict,note\n" + "".join(f"{rid},gold,bench\n" for rid in todo), "utf-8")
-        run_winnow(["audit", str(decided), "--gold", str(work / "gold.csv"), "--import-verdicts", str(verdicts),
-                    "--who", "bench_adjudicator"])  # fmt: skip
+    # A reviewer settles the records the model and the labels disagree on, in the run's own table
+    # (the model's uncertain records) and in the decided one, as `winnow audit --import-verdicts` stores them.
+    for table in (decisions, work / "decisions.decided.csv"):
+        disagreements = [r["record_id"] for r in rows_of(table) if r["decision"] != gold[r["record_id"]]]
+        ledger = table.with_name(f"{table.stem}.ledger.sqlite")
+        done = set()
+        if ledger.is_file():
+            with sqlite3.connect(ledger) as conn:
+                key = table.name
+                done = {row[0] for row in conn.execute("SELECT record_id FROM adjudications WHERE decisions_path = ?",
+                                                       (key,))}  # fmt: skip
+        todo = [rid for rid in disagreements if rid not in done]
+        if todo:
+            verdicts = work / f"{table.stem}.verdicts.csv"
+            verdicts.write_text("record_id,verdict,note\n" + "".join(f"{rid},gold,bench\n" for rid in todo), "utf-8")
+            run_winnow(["audit", str(table), "--gold", str(work / "gold.csv"), "--import-verdicts", str(verdicts),
+                        "--who", "bench_adjudicator"])  # fmt: skip
 
 
 def rows_of(path: Path) -> list[dict[str, str]]:
@@ -151,20 +158,29 @@ def independent(work: Path, gold: dict[str, str]) -> dict[str, Any]:
     """Every figure the methods text and the page show, counted from the files with csv and sqlite3 only."""
     out: dict[str, Any] = {"runs": {}}
     for db in sorted(work.glob("*.sqlite")):
-        for run in sql(db, "SELECT * FROM runs"):
+        for run in sql(db, "SELECT * FROM runs ORDER BY started_at"):
             summary = json.loads(run["summary_json"] or "null") or {}
             stats = summary.get("stats") or {}
+            calls, reused = stats.get("calls"), stats.get("cached")
+            prompt, completion = stats.get("prompt_tokens"), stats.get("completion_tokens")
+            if not summary and run["command"] in ("screen", "screen --full-text", "extract"):
+                # A run that never recorded its end: its own call rows are all there is to count.
+                rows = sql(db, f"SELECT * FROM calls WHERE run_id = '{run['run_id']}'")
+                calls, reused = len(rows), None
+                prompt = sum(r["prompt_tokens"] or 0 for r in rows)
+                completion = sum(r["completion_tokens"] or 0 for r in rows)
             out["runs"][run["run_id"]] = {
-                "command": run["command"], "records": run["n_records"], "calls": stats.get("calls"),
-                "reused": stats.get("cached"), "prompt_tokens": stats.get("prompt_tokens"),
-                "completion_tokens": stats.get("completion_tokens"), "summary": summary,
+                "command": run["command"], "records": run["n_records"], "calls": calls, "reused": reused,
+                "prompt_tokens": prompt, "completion_tokens": completion, "summary": summary,
                 "params": json.loads(run["params_json"] or "null") or {},
             }  # fmt: skip
     decided = rows_of(work / "decisions.decided.csv")
-    verdicts = {
-        r["record_id"]: r["final_label"]
-        for r in sql(work / "decisions.decided.ledger.sqlite", "SELECT * FROM adjudications ORDER BY 1")
-    }
+    adjudications = work / "decisions.decided.ledger.sqlite"  # written only when there was a verdict to store
+    verdicts = (
+        {r["record_id"]: r["final_label"] for r in sql(adjudications, "SELECT * FROM adjudications ORDER BY 1")}
+        if adjudications.is_file()
+        else {}
+    )
     final = {r["record_id"]: verdicts.get(r["record_id"], r["decision"]) for r in decided}
     sought = [rid for rid, d in final.items() if d != "exclude"]
     fulltext = {r["record_id"].removesuffix(".pdf"): r for r in rows_of(work / "fulltext.csv")}
@@ -194,7 +210,11 @@ def independent(work: Path, gold: dict[str, str]) -> dict[str, Any]:
     out["audit_records"] = sorted(r for r in labels if model[r] in ("uncertain", "error") or said[r] != labels[r])
     out["labels_by_who"] = dict(Counter(r["who"] for r in sql(work / "decisions.ledger.sqlite",
                                 f"SELECT * FROM validation_labels WHERE sample_id = '{sample}'")))  # fmt: skip
-    out["adjudicated"] = len(verdicts)
+    settled: dict[str, dict[str, str]] = {}
+    for db in sorted(work.glob("*.sqlite")):
+        for r in sql(db, "SELECT * FROM adjudications ORDER BY adjudication_id"):
+            settled.setdefault(r["decisions_path"], {})[r["record_id"]] = r["final_label"]
+    out["adjudicated"] = {table: len(records) for table, records in settled.items()}
     extraction = rows_of(work / "extraction.csv")
     fields = [c.split(":", 1)[1] for c in extraction[0] if c.startswith("field:")]
     out["evidence_rows"] = sum(
@@ -325,8 +345,9 @@ def check_methods(methods: dict[str, Any], truth: dict[str, Any]) -> dict[str, A
         ("prisma", f"{p['sought']:,} reports were sought and {p['not_retrieved']:,} not retrieved"),
         ("prisma", f"{p['assessed']:,} were assessed in full text and {p['reports_excluded']:,} excluded"),
         ("prisma", f"leaving {p['included']:,} studies included"),
-        ("human", f"settled {truth['adjudicated']} records"),
     ]
+    expected += [("human", f"Disagreements in {t} were") for t in truth["adjudicated"]]
+    expected += [("human", f"settled {n} records") for n in truth["adjudicated"].values()]
     for who, n in truth["labels_by_who"].items():
         expected.append(("validation", f"{who} ({n} records)"))
     missing = [(k, phrase) for k, phrase in expected if phrase not in text.get(k, "")]
@@ -344,7 +365,8 @@ def _numbers(value: Any, out: set[str]) -> None:
     if isinstance(value, int):
         out.update({str(value), f"{value:,}"})
     elif isinstance(value, float):
-        out.update({f"{value:g}", f"{value:.1f}", f"{value:.6g}", f"{100 * value:.1f}%", f"{100 * value:g}%"})
+        out.update({f"{value:g}", f"{value:.1f}", f"{value:.4f}", f"{value:.6g}", f"{100 * value:.1f}%",
+                    f"{100 * value:g}%"})  # fmt: skip
     elif isinstance(value, dict):
         for item in value.values():
             _numbers(item, out)
@@ -368,10 +390,14 @@ def stray_numbers(methods: dict[str, Any], work: Path, truth: dict[str, Any]) ->
         for call in sql(db, "SELECT DISTINCT model, served_model, template_sha256 FROM calls"):
             idents.update(filter(None, (call["model"], call["served_model"], call["template_sha256"][:12])))
     _numbers({k: v for k, v in truth.items() if k != "runs"}, allowed)
+    for command in ("screen", "screen --full-text", "extract"):  # a stage's totals over its runs
+        runs = [r for r in truth["runs"].values() if r["command"] == command]
+        for key in ("calls", "reused", "prompt_tokens", "completion_tokens"):
+            _numbers(sum(r[key] or 0 for r in runs), allowed)
     evidence = Counter()
-    for run in truth["runs"].values():
-        for counts in (run["summary"].get("evidence") or {}).values():
-            evidence.update(counts)
+    extracts = [run for run in truth["runs"].values() if run["command"] == "extract" and run["summary"]]
+    for counts in (extracts[-1]["summary"].get("evidence") or {}).values() if extracts else ():
+        evidence.update(counts)
     reported = sum(n for k, n in evidence.items() if k not in ("not_reported", "conflict"))
     verified = evidence["verified"] + evidence["verified_fuzzy"]
     _numbers([reported, verified, evidence["wrong_page"] + evidence["not_found"] + evidence["no_quote"]], allowed)
@@ -395,7 +421,6 @@ def screenshot(html: Path, out: Path) -> None:
         browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=flags)
         page = browser.new_page(viewport={"width": 1280, "height": 1100})
         page.goto(html.as_uri())
-        page.evaluate("document.getElementById('agreement').scrollIntoView()")
         page.screenshot(path=str(out), full_page=False)
         browser.close()
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from winnow.ledger.readonly import LedgerReader, ModelUse, StoredRun
+from winnow.ledger.readonly import CallTotals, LedgerReader, ModelUse, StoredRun
 from winnow.reporting.ledgers import resolve_stored_path
 
 __all__ = ["Adjudicated", "Decided", "ReviewFacts", "StageFacts", "Validated", "gather_facts"]
@@ -38,6 +38,8 @@ class StageFacts:
     runs: list[StoredRun]
     models: list[ModelUse]
     unfinished: int = 0
+    # Runs that never recorded their end, counted from their own call rows.
+    counted: dict[str, CallTotals] = field(default_factory=dict)
 
     @property
     def latest(self) -> StoredRun:
@@ -54,12 +56,21 @@ class StageFacts:
         return self.latest.params or {}
 
     def total(self, stat: str) -> int:
-        """A run statistic (calls, cached, tokens) summed over every run of the stage that recorded its end."""
-        return sum(int((r.summary or {}).get("stats", {}).get(stat) or 0) for r in self.runs if r.summary)
+        """A run statistic (calls, cached, tokens) summed over the stage's runs.
+
+        A run that never recorded its end (killed) adds the calls and tokens of its own call
+        rows; what it reused from the ledger is not known, so it adds none to ``cached``.
+        """
+        total = sum(int((r.summary or {}).get("stats", {}).get(stat) or 0) for r in self.runs if r.summary)
+        counted = {"calls": "attempts", "prompt_tokens": "prompt_tokens", "completion_tokens": "completion_tokens"}
+        if stat in counted:
+            total += sum(int(getattr(t, counted[stat])) for t in self.counted.values())
+        return total
 
     def cost(self) -> float | None:
         """Summed cost, or None when any run's model had no price (the cost is then unknown)."""
         costs = [(r.summary or {}).get("stats", {}).get("cost_usd") for r in self.runs if r.summary]
+        costs += [t.cost_usd for t in self.counted.values() if t.attempts]
         return None if any(c is None for c in costs) or not costs else float(sum(costs))
 
     @property
@@ -162,8 +173,8 @@ def _stages(reader: LedgerReader, runs: Sequence[StoredRun], facts: ReviewFacts)
         ).get("decisions")
         table = resolve_stored_path(stored_table, ledger=reader.path, cwd=latest.cwd)
         models = reader.model_use([r.run_id for r in members], CALL_STAGES[kind])
-        unfinished = sum(1 for r in members if not r.summary)
-        facts.stages.append(StageFacts(kind, reader.path, name, table, members, models, unfinished))
+        counted = {r.run_id: reader.call_totals(r.run_id) for r in members if not r.summary}
+        facts.stages.append(StageFacts(kind, reader.path, name, table, members, models, len(counted), counted))
 
 
 def _validation_from_sample(reader: LedgerReader) -> list[Validated]:
@@ -245,6 +256,11 @@ def gather_facts(ledgers: Sequence[Path]) -> ReviewFacts:
             facts.validated += _validated(reader, runs)
             facts.adjudicated += _adjudicated(reader)
     facts.stages.sort(key=lambda s: (list(CALL_STAGES).index(s.kind), s.started))
+    # A table re-decided several times is described by its latest decide run.
+    latest: dict[str, Decided] = {}
+    for decided in sorted(facts.decided, key=lambda d: (d.run.started_at, d.run.run_id)):
+        latest[str(decided.table.resolve() if decided.table else decided.run.run_id)] = decided
+    facts.decided = list(latest.values())
     return facts
 
 

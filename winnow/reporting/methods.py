@@ -165,13 +165,13 @@ def _counts(counts: dict[str, int], order: Sequence[str], verbs: dict[str, str] 
 
 def _usage(stage: StageFacts, what: str) -> str:
     cost = stage.cost()
-    priced = (
-        f" at a cost of ${cost:,.4f}"
-        if cost is not None
-        else " (cost not known: the model is not in winnow's price table)"
-    )
+    if cost is not None:
+        priced = f" at a cost of ${cost:,.4f}"
+    else:
+        priced = " (cost not known: the model is not in winnow's price table)"
+    runs = f" over {len(stage.runs)} runs" if len(stage.runs) > 1 else ""
     return (
-        f"The {what} made {_n(stage.total('calls'))} model calls and reused {_n(stage.total('cached'))} answers"
+        f"The {what} made {_n(stage.total('calls'))} model calls{runs} and reused {_n(stage.total('cached'))} answers"
         f" stored in the ledger, with {_n(stage.total('prompt_tokens'))} prompt and"
         f" {_n(stage.total('completion_tokens'))} completion tokens{priced}."
     )
@@ -514,7 +514,12 @@ def _prisma(flow: Any, table: Path) -> Paragraph:
         + (f" ({not_found})" if not_found else "")
         + f"; {_n(c['assessed'])} were assessed in full text and {_n(c['reports_excluded'])} excluded"
         + (f" ({reasons})" if reasons else "")
-        + f", leaving {_n(c['included'])} studies included.",
+        + f", leaving {_n(c['included'])} studies included"
+        + (
+            f" and {_n(c['awaiting_decision'])} reports, uncertain or in error at full text, awaiting a decision."
+            if c["awaiting_decision"]
+            else "."
+        ),
         (P16,),
         f"winnow prisma on {table.name}",
     )
@@ -539,8 +544,9 @@ def _notes(facts: ReviewFacts) -> list[str]:
     for stage in facts.stages:
         if stage.unfinished:
             notes.append(
-                f"{stage.table_name}: {stage.unfinished} run(s) never recorded their end; the text describes the"
-                " last run that did"
+                f"{stage.table_name}: {stage.unfinished} run(s) never recorded their end (killed); their calls and"
+                " tokens are counted from the ledger's call rows, and the settings are those of the last run that"
+                " ended"
             )
         if stage.latest.summary and stage.latest.summary.get("interrupted"):
             notes.append(f"{stage.table_name}: the last run was interrupted; its figures are not final")
