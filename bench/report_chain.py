@@ -283,7 +283,7 @@ def check_page(html: str, truth: dict[str, Any]) -> dict[str, Any]:
     for row in t["runs-table"][1:]:
         run_id = row[0].split()[-1]
         want = truth["runs"][run_id]
-        for index, key in ((4, "records"), (5, "calls"), (6, "reused")):
+        for index, key in ((3, "records"), (4, "calls"), (5, "reused")):
             got = row[index]
             expected = "" if want[key] is None else str(want[key])
             checked += 1
@@ -291,9 +291,9 @@ def check_page(html: str, truth: dict[str, Any]) -> dict[str, Any]:
                 mismatches[f"runs {run_id} {key}"] = (got, expected)
         if want["prompt_tokens"] is not None:
             checked += 1
-            tokens = f"{want['prompt_tokens']:,} in, {want['completion_tokens']:,} out"
-            if row[7] != tokens:
-                mismatches[f"runs {run_id} tokens"] = (row[7], tokens)
+            tokens = f"{want['prompt_tokens']:,} / {want['completion_tokens']:,}"
+            if row[6] != tokens:
+                mismatches[f"runs {run_id} tokens"] = (row[6], tokens)
     confusion = {cell.split()[0]: int(cell.split()[1]) for row in t["confusion"][1:] for cell in row[1:]}
     for key, value in truth["confusion"].items():
         checked += 1
