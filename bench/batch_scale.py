@@ -1,4 +1,4 @@
-"""Benchmark 16: the batch route at 10,000, 100,000 and 1,000,000 records: request files out, answers in.
+"""Benchmark 19b: the batch route at 10,000, 100,000 and 1,000,000 records: request files out, answers in.
 
 Usage: python bench/batch_scale.py [--sizes 10000 100000 1000000] [--full-up-to 100000] [--keep]
 

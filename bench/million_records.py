@@ -1,4 +1,4 @@
-"""Benchmark 16a: read, de-duplicate and render a million records, and price them with ``--dry-run``.
+"""Benchmark 19a: read, de-duplicate and render a million records, and price them with ``--dry-run``.
 
 Usage: python bench/million_records.py [--sizes 10000 100000 1000000] [--python PY] [--out FILE]
 

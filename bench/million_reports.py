@@ -1,4 +1,4 @@
-"""Benchmark 16c: ``winnow agree`` and ``winnow audit --json`` on a million-record decisions table.
+"""Benchmark 19c: ``winnow agree`` and ``winnow audit --json`` on a million-record decisions table.
 
 Usage: python bench/million_reports.py [--sizes 100000 1000000] [--python PY] [--out FILE]
 

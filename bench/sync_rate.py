@@ -1,4 +1,4 @@
-"""Benchmark 16b: the synchronous path at ``--concurrency 256`` under a 500 calls/s limit.
+"""Benchmark 19d: the synchronous path at ``--concurrency 256`` under a 500 calls/s limit.
 
 Usage: python bench/sync_rate.py [--records 5000] [--concurrency 256] [--rate 500] [--out FILE]
 

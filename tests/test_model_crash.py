@@ -10,7 +10,12 @@ from __future__ import annotations
 
 import functools
 import json
+import os
+import signal
 import sqlite3
+import subprocess
+import sys
+import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -24,7 +29,7 @@ from winnow.backends.local import LocalModel
 from winnow.backends.model_process import Entry
 from winnow.screening.decisions import read_decisions
 
-from support import DENNSTAEDT, all_calls, ok_calls, run_cli
+from support import DENNSTAEDT, alive, all_calls, answered, child_pids, offline_env, ok_calls, run_cli
 
 pytestmark = pytest.mark.model
 RECORDS = DENNSTAEDT / "records.csv"
@@ -128,3 +133,31 @@ def test_on_an_amx_cpu_extra_buffers_forced_on_crash_llama_cpp_and_the_line_name
     assert "the model's process died from SIG" in line
     assert "extra buffer types (AMX weight repacking)" in line and "set WINNOW_LLAMA_EXTRA_BUFFERS=off" in line
     assert ok_calls(tmp_path / "d.ledger.sqlite") == []
+
+
+def test_ctrl_c_stops_the_run_at_once_as_interrupted_not_crashed_and_it_resumes(tmp_path: Path) -> None:
+    """Ctrl-C reaches the terminal's whole process group: winnow and its model's child both see it."""
+    out, ledger = tmp_path / "d.csv", tmp_path / "d.ledger.sqlite"
+    args = [sys.executable, "-m", "winnow", *map(str, screen_args(tmp_path))]
+    proc = subprocess.Popen(
+        args, env=offline_env(), cwd=tmp_path, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    deadline = time.monotonic() + 900
+    while answered(ledger) < 1 and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    children = child_pids(proc.pid)
+    os.killpg(proc.pid, signal.SIGINT)
+    sent = time.monotonic()
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err.decode()
+    assert time.monotonic() - sent < 30, "the call in flight is dropped, not waited for"
+    assert "interrupted" in err.decode() and "died from" not in err.decode()
+    assert not any(c["error_kind"] == "crash" for c in all_calls(ledger))
+    gone = time.monotonic() + 10
+    while any(map(alive, children)) and time.monotonic() < gone:
+        time.sleep(0.1)
+    assert not any(map(alive, children)), "the model's process left with winnow"
+
+    assert subprocess.run(args, env=offline_env(), cwd=tmp_path, capture_output=True).returncode == 0
+    assert set(Counter(c["record_id"] for c in ok_calls(ledger)).values()) == {1}, "no record was answered twice"
+    assert len(read_decisions(out)) == THREE

@@ -178,7 +178,7 @@ class CallEngine:
         self._stats_lock = threading.Lock()
         self._limiters: dict[int, RateLimiter] = {id(self.caller): RateLimiter(config.rpm, config.tpm)}
         self._workers = self._workers_for([self.caller])
-        # Set once a backend stops the run: tasks already handed to a worker then end without a call.
+        # Set once the run stops (Ctrl-C, a stopped backend): tasks already handed to a worker end without a call.
         self._stopped = threading.Event()
 
     def _workers_for(self, callers: Iterable[Caller]) -> int:
@@ -227,7 +227,9 @@ class CallEngine:
                     on_result(future.result())
                 for task in _take(queue, queued - len(in_flight)):
                     in_flight.add(executor.submit(self._execute, task))
-        except (KeyboardInterrupt, BackendStopped) as exc:
+        except (KeyboardInterrupt, Interrupted, BackendStopped) as exc:
+            # Interrupted: a model's child process saw the Ctrl-C before this thread did.
+            self._stopped.set()
             for future in in_flight:
                 future.cancel()
             executor.shutdown(wait=True, cancel_futures=True)
@@ -283,6 +285,8 @@ class CallEngine:
         estimate = sum(len(m["content"]) for m in request.messages) // 4 + request.max_tokens
         for attempt in self.config.retry.retrying():
             with attempt:
+                if self._stopped.is_set():  # no new attempt, nor a retry, once the run is stopping
+                    raise Interrupted("not asked: the run stopped")
                 attempt_no += 1
                 if attempt.retry_state.attempt_number > 1:
                     self._bump("retried")

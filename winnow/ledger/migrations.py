@@ -124,7 +124,11 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX validation_labels_by_sample ON validation_labels(sample_id, label_id);
     """,
-    # 4: the provider batch route. A call row says which batch answered it (NULL: a synchronous call);
+    # 4: the folder each run was started in, so the command that resumes it can say where to run it.
+    """
+    ALTER TABLE runs ADD COLUMN cwd TEXT;
+    """,
+    # 5: the provider batch route. A call row says which batch answered it (NULL: a synchronous call);
     # each batch of requests, from the moment its file is written, and the requests it holds, so a
     # killed run finds what it already sent and never sends a pending request again. A follow-up
     # request (a repair, or a request sent again) keeps its messages; NULL: the record's own prompt.
