@@ -211,9 +211,13 @@ def test_extraction_embedded(tmp_path: Path) -> None:
 
 
 def test_batch_scale_writes_requests_and_ingests_every_answer(tmp_path: Path) -> None:
-    figures = batch_scale.main(["--sizes", "60", "120", "--full-up-to", "60", "--out", str(tmp_path / "b.json")])
+    args = ["--sizes", "60", "120", "--route-also", "--read-alone", "--out", str(tmp_path / "b.json")]
+    figures = batch_scale.main(args)
     sizes = figures["sizes"]
-    assert set(sizes["60"]) >= {"route", "command", "read_alone"} and "command" not in sizes["120"]
+    assert set(sizes["60"]) >= {"route", "command", "read_alone"} and set(figures["met"]) == {
+        "write_requests",
+        "ingest_and_table",
+    }
     for n, size in sizes.items():
         for way in ("route", "command"):
             if way in size:
