@@ -361,3 +361,55 @@ def test_rows_stored_together_are_returned_exactly_as_a_read_gives_them(tmp_path
             if built is not None:
                 read = ledger.call(built["call_id"])
                 assert tuple(built) == tuple(read) and built.keys() == read.keys()
+
+
+def test_runs_and_methods_read_a_ledger_of_the_batch_route(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``winnow runs`` says a written run waits for answers; methods counts the answers that came from batches."""
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    out = tmp_path / "d.csv"
+    args = ("screen", DENNSTAEDT / "records.csv", "-p", PROTOCOL, "-m", "openai:qwen", "--limit", 2, "-o", out,
+            "--no-progress")  # fmt: skip
+
+    def screen(*more: Any) -> int:
+        # The ledger stores sys.argv as the run's command line, and methods reads -p from it.
+        monkeypatch.setattr("sys.argv", ["winnow", *map(str, args + more)])
+        return run_cli(*args, *more)
+
+    assert screen("--batch-file", tmp_path / "requests.jsonl") == 0
+    lines = [json.loads(line) for line in (tmp_path / "requests.jsonl").read_text().splitlines()]
+    (tmp_path / "results.jsonl").write_text("".join(results_line(line["custom_id"], valid_answer()) for line in lines))
+    assert screen("--batch-results", tmp_path / "results.jsonl") == 0
+    capsys.readouterr()
+    ledger = tmp_path / "d.ledger.sqlite"
+    assert run_cli("runs", ledger, "--json") == 0
+    ingest, written = json.loads(capsys.readouterr().out)
+    assert written["state"] == "written" and "--batch-results" in written["left_note"] and written["resume"] is None
+    assert ingest["state"] == "finished" and ingest["batch_answers"] == 2 and ingest["calls_made"] == 0
+    assert run_cli("runs", ledger) == 0
+    assert "2 answers from batches" in " ".join(capsys.readouterr().out.split())
+    assert run_cli("methods", ledger) == 0
+    said = " ".join(capsys.readouterr().out.split())
+    assert "made 0 synchronous model calls over 2 runs" in said and "2 answers came from batch requests" in said
+
+
+def test_a_ledger_of_schema_4_gains_the_batch_tables_and_keeps_its_runs_folder(tmp_path: Path) -> None:
+    """Main's schema 4 (runs.cwd) migrates to 5 (the batch route) without losing a run or its folder."""
+    from winnow.ledger.migrations import MIGRATIONS
+
+    path = tmp_path / "v4.ledger.sqlite"
+    with sqlite3.connect(path) as conn:
+        for script in MIGRATIONS[:4]:
+            conn.executescript(script)
+        conn.execute("PRAGMA user_version = 4")
+        conn.execute(
+            "INSERT INTO runs (run_id, command, argv, started_at, cwd) VALUES ('r', 'screen', '[]', '2026', '/rev')"
+        )
+    with Ledger(path) as ledger:
+        assert ledger.schema_version == 5 == len(MIGRATIONS)
+        assert ledger.batches_holding(["k"]) == {}
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT cwd FROM runs").fetchall() == [("/rev",)]
+        assert conn.execute("SELECT count(*) FROM batches").fetchone() == (0,)
+        assert "batch_id" in {row[1] for row in conn.execute("PRAGMA table_info(calls)")}

@@ -67,6 +67,18 @@ class StageFacts:
             total += sum(int(getattr(t, counted[stat])) for t in self.counted.values())
         return total
 
+    def route_answers(self) -> dict[str, int]:
+        """Answers stored from batch results and from synchronous calls, as the runs' summaries counted them.
+
+        Only runs that recorded their end say this (a killed run's rows are not split by route).
+        """
+        out = {"batch": 0, "sync": 0}
+        for run in self.runs:
+            totals = ((run.summary or {}).get("batch") or {}).get("totals") or {}
+            for route in out:
+                out[route] += int((totals.get(route) or {}).get("answers") or 0)
+        return out
+
     def cost(self) -> float | None:
         """Summed cost, or None when any run's model had no price (the cost is then unknown)."""
         costs = [(r.summary or {}).get("stats", {}).get("cost_usd") for r in self.runs if r.summary]

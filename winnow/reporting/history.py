@@ -26,6 +26,11 @@ __all__ = ["RunView", "find_run", "load_history", "render_run", "render_runs", "
 
 # Commands whose runs go through the lifecycle: the same command resumes them from the ledger.
 RESUMABLE = ("screen", "screen --full-text", "extract")
+# Run statuses of the batch route that end a command before every answer is in.
+BATCH_PENDING = {
+    "waiting": "batches sent to the provider were still running when it ended; the same command collects them",
+    "written": "requests written to a file for a batch runner; a later run ingests their answers",
+}
 
 
 @dataclass
@@ -61,6 +66,8 @@ class RunView:
     warnings: list[str] = field(default_factory=list)
     params: dict[str, Any] = field(default_factory=dict)
     summary: dict[str, Any] | None = None
+    # Answers the batch route stored in this run (None: a synchronous run).
+    batch_answers: int | None = None
 
     def as_dict(self, *, full: bool = False) -> dict[str, Any]:
         data = asdict(self)
@@ -118,7 +125,11 @@ def run_view(reader: LedgerReader, run: StoredRun) -> RunView:
         if resumable:
             left = len(undecided)
         state = "stopped" if stopped else ("interrupted" if summary.get("interrupted") else "finished")
-        if left:
+        batch = summary.get("batch") if isinstance(summary.get("batch"), dict) else None
+        if state == "finished" and run.status in BATCH_PENDING:
+            state = run.status  # the batch route: answers are still to come, so no table was written
+            left_note = BATCH_PENDING[run.status] + (f"; next: {batch['hint']}" if batch and batch.get("hint") else "")
+        elif left:
             unit = "PDF" if run.command != "screen" else "record"
             left_note = f"{left:,} of {run.n_records or 0:,} {unit}(s) without an answer"
     elif run.status == "running":
@@ -136,7 +147,8 @@ def run_view(reader: LedgerReader, run: StoredRun) -> RunView:
         made = reused = prompt = completion = None
         cost = None
         state = "finished" if run.status in ("done", "finished") else run.status
-    resume = resume_command(run) if resumable and (state != "finished" or left) else None
+    resume = resume_command(run) if resumable and (state not in ("finished", "written") or left) else None
+    batch_answers = _batch_answers(summary)
     return RunView(
         ledger=str(reader.path),
         run_id=run.run_id,
@@ -167,7 +179,15 @@ def run_view(reader: LedgerReader, run: StoredRun) -> RunView:
         warnings=list(summary.get("warnings") or []) if summary else [],
         params=run.params,
         summary=summary,
+        batch_answers=batch_answers,
     )
+
+
+def _batch_answers(summary: dict[str, Any] | None) -> int | None:
+    """Answers stored from batch results in a run, as its summary counted them from the ledger."""
+    totals = ((summary or {}).get("batch") or {}).get("totals") or {}
+    answers = (totals.get("batch") or {}).get("answers")
+    return int(answers) if answers is not None else None
 
 
 def load_history(ledgers: Iterable[Path], *, limit: int | None = None) -> list[RunView]:
@@ -234,7 +254,14 @@ def _cost(view: RunView) -> str:
     return f"${view.cost_usd:,.4f}"
 
 
-_STATE_STYLE = {"finished": "green", "interrupted": "yellow", "stopped": "red", "unfinished": "yellow"}
+_STATE_STYLE = {
+    "finished": "green",
+    "interrupted": "yellow",
+    "stopped": "red",
+    "unfinished": "yellow",
+    "waiting": "yellow",
+    "written": "yellow",
+}
 
 
 def _facts(view: RunView) -> str:
@@ -252,6 +279,8 @@ def _usage(view: RunView) -> str:
     if view.calls_made is None:
         return ""
     reused = "" if view.calls_reused is None else f", {view.calls_reused:,} reused"
+    if view.batch_answers:
+        reused += f", {view.batch_answers:,} answers from batches"
     tokens = f"{view.prompt_tokens or 0:,} in, {view.completion_tokens or 0:,} out"
     return f"calls {view.calls_made:,} made{reused} · tokens {tokens} · {_cost(view)}"
 

@@ -170,10 +170,19 @@ def _usage(stage: StageFacts, what: str) -> str:
     else:
         priced = " (cost not known: the model is not in winnow's price table)"
     runs = f" over {len(stage.runs)} runs" if len(stage.runs) > 1 else ""
+    batched = stage.route_answers()["batch"]
+    kind = "synchronous model calls" if batched else "model calls"
+    calls = (
+        f"The {what} made {_n(stage.total('calls'))} {kind}{runs} and reused {_n(stage.total('cached'))} answers"
+        " stored in the ledger"
+    )
+    tokens = f"{_n(stage.total('prompt_tokens'))} prompt and {_n(stage.total('completion_tokens'))} completion tokens"
+    if not batched:
+        return f"{calls}, with {tokens}{priced}."
     return (
-        f"The {what} made {_n(stage.total('calls'))} model calls{runs} and reused {_n(stage.total('cached'))} answers"
-        f" stored in the ledger, with {_n(stage.total('prompt_tokens'))} prompt and"
-        f" {_n(stage.total('completion_tokens'))} completion tokens{priced}."
+        f"{calls}; {_n(batched)} answers came from batch requests (the provider's batch API, or a batch runner"
+        " answering winnow's request files), priced at batch prices where the price table has them."
+        f" In all, {tokens} were used{priced}."
     )
 
 
