@@ -293,14 +293,19 @@ def valid_answer() -> str:
     return json.dumps({"criteria": criteria, "rationale": "A clinical decision-support tool.", "decision": "include"})
 
 
+def two_records(out: Path) -> tuple[Any, ...]:
+    """``winnow screen`` of two gold records for a model no server answers (the batch files' route)."""
+    return ("screen", DENNSTAEDT / "records.csv", "-p", PROTOCOL, "-m", "openai:qwen", "--limit", 2, "-o", out,
+            "--no-progress")  # fmt: skip
+
+
 def test_results_and_a_request_file_in_one_command_write_the_repairs_with_their_validation_error(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Flow only (hand-written answers): which request a cluster gets next, and what the ledger keeps."""
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     out = tmp_path / "d.csv"
-    args = ("screen", DENNSTAEDT / "records.csv", "-p", PROTOCOL, "-m", "openai:qwen", "--limit", 2, "-o", out,
-            "--no-progress")  # fmt: skip
+    args = two_records(out)
     assert run_cli(*args, "--batch-file", tmp_path / "requests.jsonl") == 0
     first, second = (json.loads(line) for line in (tmp_path / "requests.jsonl").read_text().splitlines())
     broken = '{"decision": "include"}'
@@ -369,8 +374,7 @@ def test_runs_and_methods_read_a_ledger_of_the_batch_route(
     """``winnow runs`` says a written run waits for answers; methods counts the answers that came from batches."""
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     out = tmp_path / "d.csv"
-    args = ("screen", DENNSTAEDT / "records.csv", "-p", PROTOCOL, "-m", "openai:qwen", "--limit", 2, "-o", out,
-            "--no-progress")  # fmt: skip
+    args = two_records(out)
 
     def screen(*more: Any) -> int:
         # The ledger stores sys.argv as the run's command line, and methods reads -p from it.
