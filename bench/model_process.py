@@ -58,12 +58,12 @@ def run_arm(arm: str, batch: list[Any]) -> dict[str, Any]:
         runner.load()
         complete, workers = runner.complete, 1
     else:
-        # Start every child up front (each load is part of the start cost), then time the calls.
-        with ThreadPoolExecutor(max_workers=processes) as pool:
-            list(pool.map(model.complete, batch[:processes]))
+        model.start()  # spawn every child and wait until each has loaded the model
         complete, workers = model.complete, processes
     start_s = time.perf_counter() - started
-    complete(batch[0])  # the first call after loading is slow; every arm gets one unmeasured
+    # The first call after loading is slow: every process of every arm gets one, unmeasured.
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        list(pool.map(complete, batch[:workers]))
     wall, seconds = timed_calls(complete, batch, workers)
     model.close()
     return {
