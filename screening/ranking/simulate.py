@@ -21,7 +21,7 @@ import numpy as np
 from winnow.errors import GoldSetError
 from winnow.gold import GoldSet
 from winnow.records import Record
-from winnow.screening.ranking.ranker import Ranker, RankerConfig, RankingInputs, describe_combiner
+from winnow.screening.ranking.ranker import MODEL_ARM, Ranker, RankerConfig, RankingInputs, describe_combiner
 from winnow.screening.ranking.stopping import StoppingRule, check
 
 
@@ -90,6 +90,12 @@ class SimulationResult:
     order: list[str] = field(repr=False)
     labels: list[bool] = field(repr=False, default_factory=list)
     weights: dict[str, float] = field(default_factory=dict)
+    answers_in_learners: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def model_weight(self) -> float | None:
+        """The model's answers' share of the order at the end (None without answers)."""
+        return self.weights.get(MODEL_ARM)
 
     def as_dict(self, *, with_order: bool = False) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -98,6 +104,8 @@ class SimulationResult:
             **asdict(self.figures),
             "stop": asdict(self.stop) if self.stop else None,
             "final_weights": self.weights,
+            "model_weight": self.model_weight,
+            "answers_in_learners": self.answers_in_learners,
         }
         if with_order:
             out["order"] = self.order
@@ -153,6 +161,7 @@ def simulate_one(
         order=[record_ids[i] for i in order],
         labels=labels,
         weights=ranker.weights(len(labels)),
+        answers_in_learners=ranker.answers_in_learners(),
     )
 
 
@@ -181,6 +190,7 @@ def summarise(results: Sequence[SimulationResult], rule: StoppingRule) -> dict[s
     """Means over seeds, and how often the stop came at or above the recall target."""
     stops = [r.stop for r in results if r.stop is not None]
     met = sum(s.recall >= rule.recall_target for s in stops)
+    model = [r.model_weight for r in results if r.model_weight is not None]
     return {
         "seeds": len(results),
         "mean_wss_95": float(np.mean([r.figures.wss_95 for r in results])),
@@ -191,6 +201,7 @@ def summarise(results: Sequence[SimulationResult], rule: StoppingRule) -> dict[s
         "stops_at_or_above_target": met,
         "mean_recall_at_stop": float(np.mean([s.recall for s in stops])) if stops else None,
         "mean_work_saved_at_stop": float(np.mean([s.work_saved for s in stops])) if stops else None,
+        "mean_model_weight": float(np.mean(model)) if model else None,
     }
 
 
@@ -254,7 +265,7 @@ def simulate_gold(
             simulate_one(
                 ids,
                 truth,
-                partial(Ranker, inputs.features, inputs.prior, seed=seed, config=config),
+                partial(inputs.ranker, seed, config),
                 rule,
                 (prior[0], prior[1]),
                 seed,
@@ -263,7 +274,8 @@ def simulate_gold(
     ranking = {
         "zero_shot": list(inputs.prior.components),
         "embeddings": inputs.embeddings_note,
+        "model_answers": None if inputs.model is None else inputs.model.describe(),
         "learners": list(results[0].weights),
-        "combiner": describe_combiner(config),
+        "combiner": describe_combiner(config, with_model=inputs.model is not None),
     }
     return Simulation(results=results, rule=rule, ranking=ranking)
