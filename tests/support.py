@@ -237,3 +237,19 @@ def spawn_winnow(workdir: Path, args: list[str], *, columns: int = 80, timeout: 
         timeout=timeout,
         dimensions=(40, columns),
     )
+
+
+def screened_session(ledger: Any, records: list[Any], protocol: Any, inputs: Any) -> Any:
+    """A prioritise session on ``records`` with the default stopping rule, as the ranker tests open it."""
+    from winnow.screening.ranking.prioritise import Session
+    from winnow.screening.ranking.stopping import StoppingRule
+
+    return Session.open(
+        ledger,
+        records=records,
+        records_path="records.csv",
+        protocol=protocol,
+        inputs=inputs,
+        rule=StoppingRule(),
+        who="test",
+    )

@@ -15,9 +15,8 @@ from winnow.records import read_records
 from winnow.screening.ranking.model_answers import answers_from_scores
 from winnow.screening.ranking.prioritise import Session
 from winnow.screening.ranking.ranker import MODEL_ARM, ModelUse, Ranker, RankerConfig, ranking_inputs
-from winnow.screening.ranking.stopping import StoppingRule
 
-from support import run_cli
+from support import run_cli, screened_session
 
 FIXTURE = Path(__file__).parent / "fixtures" / "prioritise"
 
@@ -107,15 +106,7 @@ def test_a_resumed_session_with_answers_keeps_every_arm_and_the_next_record(
     label = dict(zip(ids, truth, strict=True))
 
     def session(ledger: Ledger) -> Session:
-        return Session.open(
-            ledger,
-            records=records,
-            records_path="records.csv",
-            protocol=protocol,
-            inputs=inputs,
-            rule=StoppingRule(),
-            who="test",
-        )
+        return screened_session(ledger, records, protocol, inputs)
 
     with Ledger(tmp_path / "p.sqlite") as ledger:
         live = session(ledger)
@@ -134,14 +125,19 @@ def test_a_resumed_session_with_answers_keeps_every_arm_and_the_next_record(
         assert resumed.weights() == pytest.approx(weights, abs=1e-6)
 
 
+SIMULATE = (
+    "simulate",
+    FIXTURE / "records.csv",
+    "--gold",
+    FIXTURE / "records.csv",
+    "--protocol",
+    FIXTURE / "protocol.yaml",
+)
+
+
 def simulate_json(tmp_path: Path, capsys: pytest.CaptureFixture[str], *extra: object) -> dict:
     code = run_cli(
-        "simulate",
-        FIXTURE / "records.csv",
-        "--gold",
-        FIXTURE / "records.csv",
-        "--protocol",
-        FIXTURE / "protocol.yaml",
+        *SIMULATE,
         "--embeddings",
         "off",
         "--seeds",
@@ -229,14 +225,7 @@ def test_simulate_and_prioritise_read_another_tools_likert_scores(
 
 
 def test_score_column_needs_from_run_and_a_real_column(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    base = [
-        "simulate",
-        FIXTURE / "records.csv",
-        "--gold",
-        FIXTURE / "records.csv",
-        "--protocol",
-        FIXTURE / "protocol.yaml",
-    ]
+    base = SIMULATE
     assert run_cli(*base, "--embeddings", "off", "--no-plot", "--score-column", "x") == 2
     assert "--score-column names a column of the --from-run file" in capsys.readouterr().err
     code = run_cli(

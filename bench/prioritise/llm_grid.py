@@ -27,7 +27,6 @@ import sys
 import time
 from dataclasses import replace
 from functools import cache
-from multiprocessing import Pool
 from pathlib import Path
 from typing import Any
 
@@ -39,10 +38,12 @@ sys.path[:0] = [str(ROOT), str(HERE), str(ROOT / "bench"), str(ROOT / "bench" / 
 
 import learners_loo as loo  # noqa: E402
 import llm_prior  # noqa: E402
+from benchlib import run_pool  # noqa: E402
 from datasets import DATASETS, get  # noqa: E402
 
-from winnow.screening.ranking.ranker import MODEL_ARM, ModelUse, Ranker, RankerConfig  # noqa: E402
-from winnow.screening.ranking.stopping import StoppingRule, check  # noqa: E402
+from winnow.screening.ranking.ranker import ModelUse, Ranker, RankerConfig  # noqa: E402
+from winnow.screening.ranking.simulate import simulate_one  # noqa: E402
+from winnow.screening.ranking.stopping import StoppingRule  # noqa: E402
 
 CACHE = HERE / "cache" / "llm"
 DEFAULT = "ts-svm-jsvm-mean-qp-c5"
@@ -107,32 +108,20 @@ def run(job: tuple[str, str, str, int, bool]) -> dict[str, Any]:
         else llm_prior.simulate(llm_prior.set_inputs(dataset), llm_prior.BY_NAME[quality_name], seed)
     )
     config = base_config() if use is None else replace(base_config(), model=use)
-    ranker = Ranker(features, prior, seed=seed, config=config, model=None if sim is None else sim.answers)
-    order = list(priors(dataset, ids, seed))
+    answers = None if sim is None else sim.answers
+    first = priors(dataset, ids, seed)
+    result = simulate_one(
+        ids,
+        truth,
+        lambda: Ranker(features, prior, seed=seed, config=config, model=answers),
+        StoppingRule() if full else None,
+        (ids[first[0]], ids[first[1]]),
+        seed,
+        until_recall=0.95,
+    )
     n = len(ids)
-    read = np.zeros(n, dtype=bool)
-    read[order] = True
-    labels = [bool(truth[i]) for i in order]
-    need = int(np.ceil(0.95 * truth.sum() - 1e-9))
-    rule = StoppingRule()
-    stop = None
-    read_to_95 = None
-    while len(order) < n:
-        if read_to_95 is None and sum(labels) >= need:
-            read_to_95 = len(order)
-        if full and stop is None and check(rule, labels, n).fire:
-            found = sum(labels)
-            stop = {"read": len(order), "recall": found / int(truth.sum()), "work_saved": 1 - len(order) / n}
-        if read_to_95 is not None and (not full or stop is not None):
-            break
-        ranker.learn(order, labels)
-        nxt = ranker.next_unread(read, len(labels))
-        read[nxt] = True
-        order.append(nxt)
-        labels.append(bool(truth[nxt]))
-    if read_to_95 is None:
-        read_to_95 = n
-    weights = ranker.weights(len(labels))
+    stop = result.stop
+    index = {rid: i for i, rid in enumerate(ids)}
     record = {
         "design": design,
         "quality": quality_name,
@@ -140,18 +129,16 @@ def run(job: tuple[str, str, str, int, bool]) -> dict[str, Any]:
         "seed": seed,
         "n": n,
         "includes": int(truth.sum()),
-        "read_to_95": read_to_95,
-        "wss_95": (n - read_to_95) / n - 0.05,
-        "stop": stop,
+        "read_to_95": result.figures.read_to_95,
+        "wss_95": result.figures.wss_95,
+        "stop": None if stop is None else {"read": stop.read, "recall": stop.recall, "work_saved": stop.work_saved},
         # Every include read, with the read count at which it was found (the priors are 1 and 2).
-        "found": [[int(i), k + 1] for k, i in enumerate(order) if truth[i]],
-        "weights": weights,
-        "model_weight": weights.get(MODEL_ARM),
-        "answers_in_learners": ranker.answers_in_learners(),
+        "found": [[index[rid], k + 1] for k, rid in enumerate(result.order) if truth[index[rid]]],
+        "weights": result.weights,
+        "model_weight": result.model_weight,
+        "answers_in_learners": result.answers_in_learners,
         "model_auc": None if sim is None else sim.auc,
-        "model_alone_wss_95": None
-        if sim is None
-        else llm_prior.model_alone_wss(sim.score, truth, priors(dataset, ids, seed), seed),
+        "model_alone_wss_95": None if sim is None else llm_prior.model_alone_wss(sim.score, truth, first, seed),
         "cpu_seconds": round(time.process_time() - started, 2),
     }
     out = cache_file("full" if full else "select", design, quality_name, dataset, seed)
@@ -194,14 +181,15 @@ def main() -> None:
     seeds = args.only_seeds if args.only_seeds is not None else list(range(args.seeds))
     jobs = jobs_for(args.designs, args.qualities, names, seeds, args.action == "full")
     print(f"{len(jobs)} runs to do", file=sys.stderr, flush=True)
-    with Pool(args.jobs) as pool:
-        for record in pool.imap_unordered(run, jobs):
-            print(
-                f"{record['design']} {record['quality']} {record['dataset']} seed {record['seed']}: "
-                f"WSS@95 {record['wss_95']:.3f} ({record['cpu_seconds']} s cpu)",
-                file=sys.stderr,
-                flush=True,
-            )
+    run_pool(
+        run,
+        jobs,
+        args.jobs,
+        lambda r: (
+            f"{r['design']} {r['quality']} {r['dataset']} seed {r['seed']}: WSS@95 {r['wss_95']:.3f} "
+            f"({r['cpu_seconds']} s cpu)"
+        ),
+    )
 
 
 if __name__ == "__main__":

@@ -26,7 +26,6 @@ import sys
 import time
 from dataclasses import replace
 from functools import cache
-from multiprocessing import Pool
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +37,7 @@ ROOT = HERE.parent.parent
 sys.path[:0] = [str(ROOT), str(HERE), str(ROOT / "bench"), str(ROOT / "bench" / "asreview")]
 
 import learners_loo as loo  # noqa: E402
-from benchlib import write_results  # noqa: E402
+from benchlib import run_pool, write_results  # noqa: E402
 from datasets import get  # noqa: E402
 
 from winnow import embeddings as emb  # noqa: E402
@@ -52,6 +51,7 @@ from winnow.screening.ranking.ranker import (  # noqa: E402
     record_text,
     zero_shot_prior,
 )
+from winnow.screening.ranking.simulate import simulate_one  # noqa: E402
 
 SETS = (
     "Cohen_2006_OralHypoglycemics",
@@ -118,27 +118,23 @@ def run(job: tuple[str, str, str, int]) -> dict[str, Any]:
         return dict(json.loads(out.read_text()))
     started = time.process_time()
     ids, truth, features, prior, empty = inputs(name, variant)
-    ranker = Ranker(features, prior, seed=seed, config=RANKERS[ranker_name])
-    index = {rid: i for i, rid in enumerate(ids)}
-    order = [index[p] for p in get(name).priors(seed)]
-    read = np.zeros(len(ids), dtype=bool)
-    read[order] = True
-    labels = [bool(truth[i]) for i in order]
-    need = int(np.ceil(0.95 * truth.sum() - 1e-9))
-    while sum(labels) < need:
-        ranker.learn(order, labels)
-        nxt = ranker.next_unread(read, len(labels))
-        read[nxt] = True
-        order.append(nxt)
-        labels.append(bool(truth[nxt]))
-    n = len(ids)
+    result = simulate_one(
+        ids,
+        truth,
+        lambda: Ranker(features, prior, seed=seed, config=RANKERS[ranker_name]),
+        None,
+        get(name).priors(seed),
+        seed,
+        until_recall=0.95,
+    )
+    labels = dict(zip(ids, truth, strict=True))
     record = {
         "dataset": name,
         "variant": variant,
         "ranker": ranker_name,
         "seed": seed,
-        "wss_95": (n - len(order)) / n - 0.05,
-        "found": [[ids[i], k + 1, empty[ids[i]]] for k, i in enumerate(order) if truth[i]],
+        "wss_95": result.figures.wss_95,
+        "found": [[rid, k + 1, empty[rid]] for k, rid in enumerate(result.order) if labels[rid]],
         "cpu_seconds": round(time.process_time() - started, 2),
     }
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -181,14 +177,15 @@ def main() -> None:
         for variant in ("given", "blank46"):
             inputs(name, variant)
     jobs = [(n, v, r, s) for s in range(SEEDS) for n in SETS for v in ("given", "blank46") for r in RANKERS]
-    with Pool(args.jobs) as pool:
-        for record in pool.imap_unordered(run, jobs):
-            print(
-                f"{record['dataset']} {record['variant']} {record['ranker']} seed {record['seed']}: "
-                f"WSS@95 {record['wss_95']:.3f} ({record['cpu_seconds']} s cpu)",
-                file=sys.stderr,
-                flush=True,
-            )
+    run_pool(
+        run,
+        jobs,
+        args.jobs,
+        lambda r: (
+            f"{r['dataset']} {r['variant']} {r['ranker']} seed {r['seed']}: WSS@95 {r['wss_95']:.3f} "
+            f"({r['cpu_seconds']} s cpu)"
+        ),
+    )
 
 
 if __name__ == "__main__":
