@@ -9,7 +9,7 @@ scores and the verdicts are used, so none of them needs to be calibrated.
 
 Nothing here decides how much the ranker trusts the answers: ``screening/ranking/ranker.py``
 makes them one more arm that earns its picks from this review's labels, and
-``docs/benchmarks.md`` (section 16) says why that design was chosen.
+``docs/benchmarks.md`` (section 20) says why that design was chosen.
 """
 
 from __future__ import annotations
