@@ -53,6 +53,38 @@ def machine() -> dict[str, Any]:
         "python": platform.python_version(),
         "platform": platform.platform(),
         "versions": versions,
+        # Other jobs on the machine inflate times; the 1/5/15-minute load when the figures were written.
+        "load_average": [round(x, 2) for x in os.getloadavg()],
+    }
+
+
+def screening_tasks(records: Path) -> list[Any]:
+    """winnow's own screening tasks (rendered prompts, schema, settings) for these records, on the embedded model."""
+    from winnow.backends import build_model
+    from winnow.lifecycle import Sampling
+    from winnow.protocol import load_protocol
+    from winnow.records import read_records
+    from winnow.screening.screen import build_tasks
+    from winnow.templates import load_template
+
+    return build_tasks(
+        read_records(records).records,
+        load_protocol(PROTOCOL).protocol,
+        load_template("screen_title_abstract"),
+        build_model("local"),
+        Sampling(),
+    )
+
+
+def llama_cpp_facts() -> dict[str, Any]:
+    """What the embedded model's benchmarks depend on: llama.cpp's CPU features, the CPU's AMX flags, the choice."""
+    from winnow.backends.llama_cpu import amx_flags, choose_buffers, cpu_flags, system_features
+
+    choice = choose_buffers()
+    return {
+        "llama_cpp_cpu_features": system_features(),
+        "cpu_amx_flags": amx_flags(cpu_flags()),
+        "extra_buffer_types": choice.describe(),
     }
 
 

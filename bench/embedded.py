@@ -23,14 +23,17 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchlib import PROTOCOL, make_records, run_winnow, scratch, write_results
+from benchlib import PROTOCOL, make_records, run_winnow, scratch, screening_tasks, write_results
 
 RAW = """
 import json, os, sys, time
 from llama_cpp import Llama, LlamaGrammar
 from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+from winnow.backends.llama_cpu import choose_buffers, model_params
 job = json.load(open(sys.argv[1]))
-llama = Llama(model_path=job["gguf"], n_ctx=job["n_ctx"], n_threads=job["n_threads"], seed=0, verbose=False)
+# The same extra-buffer choice as winnow's (off on AMX CPUs, where llama.cpp crashes with them).
+with model_params(choose_buffers(job["extra_buffers"])):
+    llama = Llama(model_path=job["gguf"], n_ctx=job["n_ctx"], n_threads=job["n_threads"], seed=0, verbose=False)
 template = llama.metadata["tokenizer.chat_template"]
 eos = llama.detokenize([llama.token_eos()]).decode("utf-8", "ignore")
 bos = llama.detokenize([llama.token_bos()]).decode("utf-8", "ignore")
@@ -50,22 +53,9 @@ print(json.dumps({"call_seconds": seconds, "completion_tokens": completion_token
 
 def prompts_for(records: Path) -> tuple[list[list[dict[str, str]]], dict[str, Any], Any]:
     from winnow.backends import build_model
-    from winnow.lifecycle import Sampling
-    from winnow.protocol import load_protocol
-    from winnow.records import read_records
-    from winnow.screening.screen import build_tasks
-    from winnow.templates import load_template
 
-    model = build_model("local")
-    options = Sampling()
-    tasks = build_tasks(
-        read_records(records).records,
-        load_protocol(PROTOCOL).protocol,
-        load_template("screen_title_abstract"),
-        model,
-        options,
-    )
-    return [list(t.request.messages) for t in tasks], tasks[0].request.schema, model
+    tasks = screening_tasks(records)
+    return [list(t.request.messages) for t in tasks], tasks[0].request.schema, build_model("local")
 
 
 def run_raw(job_file: Path) -> dict[str, Any]:
@@ -101,6 +91,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 "gguf": str(model.path),
                 "n_ctx": model.n_ctx,
                 "n_threads": model.n_threads,
+                "extra_buffers": "on" if model.buffers.enabled else "off",
                 "schema": schema,
                 "max_tokens": 768,
                 "temperature": 0.0,

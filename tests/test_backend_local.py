@@ -17,7 +17,18 @@ import pytest
 
 from winnow.screening.decisions import read_decisions
 
-from support import DENNSTAEDT, PROVENANCE, REPO, all_calls, answered, offline_env, ok_calls, run_cli
+from support import (
+    DENNSTAEDT,
+    PROVENANCE,
+    REPO,
+    alive,
+    all_calls,
+    answered,
+    child_pids,
+    offline_env,
+    ok_calls,
+    run_cli,
+)
 
 pytestmark = pytest.mark.model
 RECORDS = DENNSTAEDT / "records.csv"
@@ -95,8 +106,14 @@ def test_killed_run_resumes_and_decides_every_record_once(tmp_path: Path) -> Non
         if answered(ledger) >= 1:
             break
         time.sleep(0.1)
+    children = child_pids(proc.pid)
+    assert children, "the embedded model runs in a child process"
     proc.send_signal(signal.SIGKILL)
     proc.wait()
+    deadline = time.monotonic() + 30
+    while any(map(alive, children)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not any(map(alive, children)), "the model's process leaves when winnow is killed"
     before = ok_calls(ledger)
     assert 1 <= len(before) < 3, "the kill should land after some answers and before the end"
     assert not out.exists(), "no decisions table is written before the run ends"

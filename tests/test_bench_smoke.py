@@ -121,6 +121,19 @@ def test_reports(tmp_path: Path) -> None:
     assert set(figures["commands"]) == {"agree (terminal report)", "agree --json", "audit --json"}
 
 
+def test_runs_scale(tmp_path: Path) -> None:
+    import json
+
+    import runs_scale
+
+    work = tmp_path / "w"
+    assert runs_scale.main(["build", "--work", str(work), "--calls", "2000"]) == 0
+    assert runs_scale.main(["measure", "--work", str(work), "--repeats", "1", "--out", str(tmp_path / "r.json")]) == 0
+    figures = json.loads((tmp_path / "r.json").read_text())["figures"]
+    assert figures["ledger"]["calls"] == 2000 and figures["runs_listed"] == 41
+    assert figures["killed_run"]["state"] == "unfinished" and figures["killed_run"]["calls_made"] == 400
+
+
 def test_synthesis_gold(tmp_path: Path) -> None:
     assert synthesis_gold.main(["--work", str(tmp_path / "w"), "--out", str(tmp_path / "s.json")]) == 0
 

@@ -178,6 +178,8 @@ class CallEngine:
         self._stats_lock = threading.Lock()
         self._limiters: dict[int, RateLimiter] = {id(self.caller): RateLimiter(config.rpm, config.tpm)}
         self._workers = self._workers_for([self.caller])
+        # Set once the run stops (Ctrl-C, a stopped backend): tasks already handed to a worker end without a call.
+        self._stopped = threading.Event()
 
     def _workers_for(self, callers: Iterable[Caller]) -> int:
         total = 0
@@ -225,22 +227,25 @@ class CallEngine:
                     on_result(future.result())
                 for task in _take(queue, queued - len(in_flight)):
                     in_flight.add(executor.submit(self._execute, task))
-        except KeyboardInterrupt:
+        except (KeyboardInterrupt, Interrupted, BackendStopped) as exc:
+            # Interrupted: a model's child process saw the Ctrl-C before this thread did.
+            self._stopped.set()
             for future in in_flight:
                 future.cancel()
             executor.shutdown(wait=True, cancel_futures=True)
+            if isinstance(exc, BackendStopped):
+                raise
             raise Interrupted(
                 "interrupted; every answered call is in the ledger, re-run the same command to resume"
             ) from None
-        except BackendStopped:
-            for future in in_flight:
-                future.cancel()
-            executor.shutdown(wait=True, cancel_futures=True)
-            raise
         executor.shutdown(wait=True)
 
     # -- one task, in a worker thread -----------------------------------------
     def _execute(self, task: CallTask) -> CallResult:
+        if self._stopped.is_set():
+            return CallResult(
+                task=task, row=None, cached=False, error="not asked: the run stopped", error_kind="stopped"
+            )
         request = task.request
         attempt_no = 0
         last_text = ""
@@ -248,6 +253,7 @@ class CallEngine:
             try:
                 response, attempt_no = self._call_with_retries(task, request, attempt_no)
             except BackendStopped:
+                self._stopped.set()
                 raise
             except BackendError as exc:
                 kind = exc.kind if isinstance(exc, TransientBackendError) else "backend"
@@ -279,6 +285,8 @@ class CallEngine:
         estimate = sum(len(m["content"]) for m in request.messages) // 4 + request.max_tokens
         for attempt in self.config.retry.retrying():
             with attempt:
+                if self._stopped.is_set():  # no new attempt, nor a retry, once the run is stopping
+                    raise Interrupted("not asked: the run stopped")
                 attempt_no += 1
                 if attempt.retry_state.attempt_number > 1:
                     self._bump("retried")
@@ -287,7 +295,7 @@ class CallEngine:
                 try:
                     response = caller.model.complete(request)
                 except BackendError as exc:
-                    kind = exc.kind if isinstance(exc, TransientBackendError) else "backend"
+                    kind = exc.kind if isinstance(exc, (TransientBackendError, BackendStopped)) else "backend"
                     self._store(
                         task,
                         request,

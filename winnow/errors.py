@@ -122,4 +122,9 @@ class BackendStopped(BackendError):
 
     Unlike every other backend error, this one stops the run instead of marking the
     record ``error``; what was answered is in the ledger and the same command resumes.
+    ``kind`` says what stopped it, as the ledger's ``error_kind`` (``crash``).
     """
+
+    def __init__(self, message: str, *, kind: str = "backend") -> None:
+        self.kind = kind
+        super().__init__(message)

@@ -241,8 +241,23 @@ def execute(
     """Run one stage from its inputs to its table and ledger, and return the run's summary."""
     out = spec.output_path(stage.suffix)
     stage.check_output(out)
-    db = spec.ledger_path(stage.suffix)
     model = spec.model.build()
+    try:
+        return _run(spec, stage, model, out, progress=progress, on_header=on_header)
+    finally:
+        model.close()  # the embedded model's child processes end with the run
+
+
+def _run(
+    spec: RunSpec,
+    stage: Stage,
+    model: Model,
+    out: Path,
+    *,
+    progress: Progress | None,
+    on_header: Callable[[RunHeader], None] | None,
+) -> RunSummary:
+    db = spec.ledger_path(stage.suffix)
     run_id = new_run_id()
     fields = {
         "run": run_id,
@@ -314,7 +329,6 @@ def execute(
             stopped=done.stopped.one_line() if done.stopped else None,
         )
         ledger.finish_run(run_id, status="interrupted" if done.interrupted else "finished", summary=summary.to_dict())
-    model.close()
     return summary
 
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from types import TracebackType
 
-from rich.console import Console
+from rich.console import Console, RenderableType
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -15,8 +16,25 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+from rich.table import Column
+from rich.text import Text
 
 _TEXT_EVERY_S = 0.2
+
+
+class _TwoLines(Progress):
+    """The bar, counts and times on one line, the running outcomes, tokens and cost on the next.
+
+    On one line the nine columns did not fit 80 characters and rich cut every field short
+    ("10/… 9.9/min 0:01… eta 0:0…"); two short lines read whole.
+    """
+
+    def get_renderables(self) -> Iterable[RenderableType]:
+        yield self.make_tasks_table(self.tasks)
+        for task in self.tasks:
+            line = "  ".join(part for part in (task.fields.get("counts"), task.fields.get("usage")) if part)
+            if line:
+                yield Text(f"  {line}", overflow="fold")
 
 
 class RunProgress:
@@ -27,17 +45,16 @@ class RunProgress:
         self.counts: dict[str, int] = {}
         self.tokens = 0
         self.cost: float | None = 0.0
-        self._progress = Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(bar_width=24),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[rate]}"),
-            TimeElapsedColumn(),
-            TextColumn("eta"),
-            TimeRemainingColumn(),
-            TextColumn("{task.fields[counts]}"),
-            TextColumn("{task.fields[usage]}"),
+        self._progress = _TwoLines(
+            TextColumn("[bold]{task.description}", table_column=Column(no_wrap=True)),
+            BarColumn(bar_width=None, table_column=Column(ratio=1, min_width=4)),
+            MofNCompleteColumn(table_column=Column(no_wrap=True)),
+            TextColumn("{task.fields[rate]}", table_column=Column(no_wrap=True)),
+            TimeElapsedColumn(table_column=Column(no_wrap=True)),
+            TextColumn("eta", table_column=Column(no_wrap=True)),
+            TimeRemainingColumn(table_column=Column(no_wrap=True)),
             console=console,
+            expand=True,
             disable=not enabled,
             refresh_per_second=4,
         )
@@ -72,6 +89,6 @@ class RunProgress:
         task = self._progress.tasks[0]
         speed = task.finished_speed or task.speed
         rate = f"{speed * 60:,.1f}/min" if speed else ""
-        counts = " ".join(f"{k[:3]} {v}" for k, v in sorted(self.counts.items()))
+        counts = " ".join(f"{k} {v}" for k, v in sorted(self.counts.items()))
         usage = f"{self.tokens:,} tok " + ("$?" if self.cost is None else f"${self.cost:,.4f}")
         self._progress.update(self._task, advance=1, rate=rate, counts=counts, usage=usage)

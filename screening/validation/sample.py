@@ -315,6 +315,32 @@ def write_report(report: dict[str, Any], path: Path) -> Path:
     return path
 
 
+def record_validation_run(ledger: Ledger, report: dict[str, Any], argv: list[str]) -> str:
+    """A ``runs`` row for this report (command ``validate``), so the methods text can cite it.
+
+    The report holds the target and confidence it was computed at, which the sample
+    alone does not; the latest report of a run is the one a methods section quotes.
+    """
+    from winnow import __version__
+
+    run_id = f"validate-{secrets.token_hex(6)}"
+    estimate = report["estimate"]
+    ledger.start_run(
+        run_id,
+        command="validate",
+        argv=argv,
+        params_json=json.dumps(
+            {"recall_target": estimate["recall_target"], "confidence": estimate["confidence"],
+             "sample_id": report["sample_id"], "seed": report["seed"]}
+        ),
+        input_path=report["decisions"]["path"],
+        n_records=report["decisions"]["n"],
+        winnow_version=__version__,
+    )  # fmt: skip
+    ledger.finish_run(run_id, status="done", summary=report)
+    return run_id
+
+
 def write_sample_gold(run: ScreenRun, sample: Sample, path: Path) -> Path:
     """The labels as a gold file (``record_id,label``), with each record's stratum and sampling weight.
 

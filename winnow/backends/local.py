@@ -114,21 +114,24 @@ class LocalModel:
         processes = self.max_concurrency or 1
         return {
             "llama.cpp": f"{' '.join(system_features())}; {self.buffers.describe()}",
-            "processes": f"{processes} x {self._threads()} thread(s), crash-isolated",
+            "processes": f"{processes} x {self.n_threads} thread(s), crash-isolated",
         }
 
-    def _threads(self) -> int:
+    @property
+    def n_threads(self) -> int:
+        """llama.cpp threads per process: the usable CPUs shared among the processes."""
         return max(1, usable_cpus() // (self.max_concurrency or 1))
 
-    def _config(self) -> RunnerConfig:
-        return RunnerConfig(self.model_id, self.path, self.n_ctx, self._threads(), self.buffers)
+    def runner_config(self) -> RunnerConfig:
+        """What each child process loads."""
+        return RunnerConfig(self.model_id, self.path, self.n_ctx, self.n_threads, self.buffers)
 
     def _pool(self) -> queue.SimpleQueue[ModelProcess]:
         with self._lock:
             if self._idle is None:
                 self._idle = queue.SimpleQueue()
                 for _ in range(self.max_concurrency or 1):
-                    self._idle.put(ModelProcess(self._config(), self._entry))
+                    self._idle.put(ModelProcess(self.runner_config(), self._entry))
             return self._idle
 
     def complete(self, request: ModelRequest) -> ModelResponse:
@@ -141,9 +144,8 @@ class LocalModel:
                 self._crashes_in_a_row += 1
                 stop = self._crashes_in_a_row >= CRASHES_BEFORE_STOP
             if stop:
-                raise BackendStopped(
-                    f"{exc} (it crashed again on a new process, so the run stopped; {RESUME})"
-                ) from exc
+                again = "it crashed again on a new process, so the run stopped"
+                raise BackendStopped(f"{exc} ({again}; {RESUME})", kind=exc.kind) from exc
             raise
         finally:
             pool.put(process)

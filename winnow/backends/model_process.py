@@ -9,9 +9,10 @@ the parent reads how it ended, and raises ``ModelProcessDied`` with one line nam
 the model, the likely cause and the way around it. The engine retries that like any
 transient failure, and the next attempt starts a new child.
 
-The child ignores Ctrl-C (the parent decides when a run stops and lets the call in
-flight finish), and exits on its own when its parent is gone, even a parent killed
-with ``kill -9``. The cost of the pipe is measured in ``bench/model_process.py``.
+On Ctrl-C the child leaves at once (its answer in progress was not stored yet) and
+the parent stops the run as interrupted, never as a crash; the child also exits on its
+own when its parent is gone, even a parent killed with ``kill -9``. The cost of the
+pipe is measured in ``bench/model_process.py``.
 """
 
 from __future__ import annotations
@@ -29,26 +30,39 @@ from typing import Any
 from winnow.backends.base import ModelRequest, ModelResponse
 from winnow.backends.crash import explain_death
 from winnow.backends.llama_runner import LlamaRunner, RunnerConfig
-from winnow.errors import BackendError, ModelProcessDied, TransientBackendError
+from winnow.errors import BackendError, Interrupted, ModelProcessDied, TransientBackendError
 
 READY_TIMEOUT_S = 300.0
+# How a child says it left because of Ctrl-C (the shell's 128 + SIGINT), not because it crashed.
+INTERRUPTED_EXIT = 130
 ORPHAN_POLL_S = 0.5
 
 Entry = Callable[[Connection, RunnerConfig], None]
 
 
 def serve(conn: Connection, config: RunnerConfig) -> None:
-    """The child's main loop: load the model, then answer each request until the pipe closes."""
+    """The child's main: load the model, then answer each request until the pipe closes."""
+    prepare_child()
+    runner = LlamaRunner(config)
+    if load_and_announce(conn, runner):
+        answer_requests(conn, runner.complete)
+
+
+def prepare_child() -> None:
+    """What every model child does first: leave Ctrl-C to the parent, and leave when the parent is gone."""
     _detach_from_terminal_signals()
     _exit_with_parent(os.getppid())
-    runner = LlamaRunner(config)
+
+
+def load_and_announce(conn: Connection, runner: LlamaRunner) -> bool:
+    """Load the model and tell the parent it is ready, or why it cannot load (then False)."""
     try:
-        runner.load()
+        llama = runner.load()
     except BackendError as exc:
         conn.send(("error", str(exc)))
-        return
-    conn.send(("ready", os.getpid()))
-    answer_requests(conn, runner.complete)
+        return False
+    conn.send(("ready", {"pid": os.getpid(), "extra_buffers": bool(llama.model_params.use_extra_bufts)}))
+    return True
 
 
 def answer_requests(conn: Connection, complete: Callable[[ModelRequest], ModelResponse]) -> None:
@@ -69,8 +83,9 @@ def answer_requests(conn: Connection, complete: Callable[[ModelRequest], ModelRe
 
 
 def _detach_from_terminal_signals() -> None:
-    # Ctrl-C reaches the whole foreground process group; the parent owns the decision to stop.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # Ctrl-C reaches the whole foreground process group. The answer in progress is not stored yet,
+    # so nothing is lost by leaving at once; the parent sees the exit code and stops the run.
+    signal.signal(signal.SIGINT, lambda _signum, _frame: os._exit(INTERRUPTED_EXIT))
     # ggml's abort handler otherwise tries to attach gdb for a backtrace, which can take seconds.
     os.environ.setdefault("GGML_NO_BACKTRACE", "1")
 
@@ -100,6 +115,8 @@ class ModelProcess:
         self._process: Any = None
         self._conn: Connection | None = None
         self._load_error: str | None = None
+        # What the child's llama.cpp really loaded with, as it reported; None until a child has loaded.
+        self.loaded_with_extra_buffers: bool | None = None
 
     @property
     def alive(self) -> bool:
@@ -121,7 +138,9 @@ class ModelProcess:
         child_end.close()  # only the child holds its end now, so the child's death closes the pipe
         self._process, self._conn = process, parent_end
         kind, payload = self._receive("loading the model", READY_TIMEOUT_S)
-        if kind != "ready":
+        if kind == "ready":
+            self.loaded_with_extra_buffers = bool(payload["extra_buffers"])
+        else:
             self.stop()
             self._load_error = str(payload)  # a file that will not load fails the same way every time
             raise BackendError(self._load_error)
@@ -163,6 +182,8 @@ class ModelProcess:
         self._process.join(timeout=10)
         exitcode = self._process.exitcode
         self.stop()
+        if exitcode == INTERRUPTED_EXIT:
+            raise Interrupted(f"{self.config.model_id}: the model's process stopped on Ctrl-C {doing}")
         raise ModelProcessDied(
             explain_death(self.config.model_id, exitcode, self.config.buffers, doing=doing),
             signal=-exitcode if exitcode is not None and exitcode < 0 else None,

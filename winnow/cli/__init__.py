@@ -27,9 +27,9 @@ def cli(ctx: click.Context, debug: bool) -> None:
 
 
 def _register() -> None:
-    from winnow.cli import agree, extract, prioritise, review, screen, serve, validate
+    from winnow.cli import agree, extract, prioritise, reporting, review, screen, serve, validate
 
-    for module in (screen, extract, agree, prioritise, validate, review, serve):
+    for module in (screen, extract, agree, prioritise, validate, review, reporting, serve):
         for command in module.COMMANDS:
             cli.add_command(command)
 

@@ -180,36 +180,19 @@ def synthesis_tables(synthesis: Any) -> list[Any]:
         title=f"Counts with 95% Wilson CIs ({synthesis.counted}; {synthesis.n_papers} papers)", title_justify="left"
     )
     for column in ("field", "category", "papers", "of", "share", "95% CI"):
-        counts.add_column(column, justify="right" if column in ("papers", "of", "share") else "left")
+        numeric = column in ("papers", "of", "share")
+        counts.add_column(column, justify="right" if numeric else "left", overflow="fold")
     for r in synthesis.counts:
         ci = "-" if r["ci_low"] is None else f"{_pct(r['ci_low'])}-{_pct(r['ci_high'])}"
         counts.add_row(r["field"], r["category"], str(r["papers"]), str(r["of"]), _pct(r["share"]), ci)
     tables.append(counts)
     if synthesis.trends:
-        trends = Table(
-            title=f"Trend per category: Cochran-Armitage test on year, asymptotic, weak with few papers"
-            f" ({synthesis.counted}; years from {synthesis.years_from}; categories with no paper left out)",
-            title_justify="left",
-        )
-        for column in ("field", "category", "years", "papers", "of", "z", "p", "direction"):
-            trends.add_column(column)
-        for r in (r for r in synthesis.trends if r["papers"]):
-            trends.add_row(
-                r["field"],
-                r["category"],
-                r["years"],
-                str(r["papers"]),
-                str(r["of"]),
-                "-" if r["z"] is None else f"{r['z']:.2f}",
-                "-" if r["p_value"] is None else f"{r['p_value']:.3f}",
-                r["direction"],
-            )
-        tables.append(trends)
+        tables.append(trend_table(synthesis))
     if synthesis.cross:
         a, b = synthesis.cross_fields
         cross = Table(title=f"{a} x {b} ({synthesis.counted})", title_justify="left")
         for column in (a, b, "papers", "of"):
-            cross.add_column(column)
+            cross.add_column(column, overflow="fold")
         for r in synthesis.cross:
             cross.add_row(r[a], r[b], str(r["papers"]), str(r["of"]))
         tables.append(cross)
@@ -221,6 +204,40 @@ def synthesis_tables(synthesis: Any) -> list[Any]:
             top.add_row(r["field"], r["name"], str(r["papers"]), str(r["of"]), r["spellings"])
         tables.append(top)
     return tables
+
+
+def trend_table(synthesis: Any) -> Any:
+    """The trend tests stacked by field (a field row with its years, then its categories), so that
+    field and category names are never cut on an 80-column terminal."""
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(
+        title=f"Trend per category: Cochran-Armitage test on year, asymptotic, weak with few papers"
+        f" ({synthesis.counted}; years from {synthesis.years_from}; categories with no paper left out)",
+        title_justify="left",
+    )
+    table.add_column("field, then category", overflow="fold", ratio=1)
+    for column in ("papers", "z", "p", "direction"):
+        table.add_column(column, justify="left" if column == "direction" else "right", no_wrap=True)
+    shown: dict[str, list[dict[str, Any]]] = {}
+    for r in synthesis.trends:
+        if r["papers"]:
+            shown.setdefault(r["field"], []).append(r)
+    for index, (field, rows) in enumerate(shown.items()):
+        if index:
+            table.add_section()
+        years = next((r["years"] for r in rows if r["years"]), "")
+        table.add_row(Text.assemble((field, "bold"), f" ({years})" if years else ""), "", "", "", "")
+        for r in rows:
+            table.add_row(
+                Text(f"  {r['category']}"),
+                f"{r['papers']}/{r['of']}",
+                "-" if r["z"] is None else f"{r['z']:.2f}",
+                "-" if r["p_value"] is None else f"{r['p_value']:.3f}",
+                r["direction"],
+            )
+    return table
 
 
 COMMANDS = [prisma, export, synthesise]

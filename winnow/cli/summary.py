@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import shlex
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from rich.console import Console
+from rich.console import Console, Group
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from winnow.runs import RunSummary
 
@@ -30,12 +33,30 @@ def run_in_terminal(spec: RunSpec, stage: Stage, *, no_progress: bool) -> int:
 
     summary = execute(spec, stage, progress=progress, on_header=header)
     for line in summary.warnings:
-        console.print(f"[yellow]note[/] {line}", markup=True, highlight=False)
-    print_summary(console, summary, retry_command=shlex.join(spec.argv))
+        console.print(f"[yellow]note[/] {escape(line)}", markup=True, highlight=False, soft_wrap=True)
+    print_summary(console, summary, retry_command=shlex.join(spec.argv), words=SummaryWords.of(stage))
     if summary.stopped:
         console.print(f"winnow: error: {summary.stopped}", markup=False, highlight=False, soft_wrap=True)
         return 1
     return 130 if summary.interrupted else 0
+
+
+@dataclass(frozen=True)
+class SummaryWords:
+    """How a run's summary names its outcomes: screening decides records, extraction extracts PDFs."""
+
+    done: str = "decided"
+    unit: str = "record"
+    column: str = "decision"
+    failed: str = "undecided"
+
+    @classmethod
+    def of(cls, stage: Stage) -> SummaryWords:
+        if stage.table == "extraction":
+            return cls(done="extracted", unit="PDF", column="status", failed="without an extraction")
+        if stage.name == "screen_full_text":
+            return cls(unit="PDF")
+        return cls()
 
 
 def print_header(console: Console, fields: dict[str, str], *, warning: str | None) -> None:
@@ -47,11 +68,14 @@ def print_header(console: Console, fields: dict[str, str], *, warning: str | Non
         console.print(f"[yellow]warning:[/] {warning}")
 
 
-def print_summary(console: Console, summary: RunSummary, *, retry_command: str) -> None:
+def print_summary(
+    console: Console, summary: RunSummary, *, retry_command: str, words: SummaryWords | None = None
+) -> None:
+    words = words or SummaryWords()
     stats = summary.stats
     counts = ", ".join(f"{k} {v}" for k, v in summary.counts.items())
     cost = "unknown (model not in price table)" if stats.cost_usd is None else f"${stats.cost_usd:.4f}"
-    console.print(f"[bold]decided[/] {counts}")
+    console.print(f"[bold]{words.done}[/] {counts}")
     console.print(
         f"[bold]calls[/] {stats.calls} made ({stats.retried} retried, {stats.failed_attempts} failed attempts, "
         f"{stats.repairs} repairs), {stats.cached} answers reused from the ledger"
@@ -68,7 +92,8 @@ def print_summary(console: Console, summary: RunSummary, *, retry_command: str) 
         console.print(f"[yellow]duplicates[/] screened once each: {shown}{more}")
     if summary.undecided:
         console.print(
-            f"[red]{len(summary.undecided)} record(s) left undecided[/] (decision=error in the table). "
+            f"[red]{len(summary.undecided)} {words.unit}(s) left {words.failed}[/]"
+            f" ({words.column}=error in the table). "
             "Retry only those with the same command:"
         )
         # One unwrapped line without markup, so it can be copied and paths with [brackets] survive.
@@ -93,15 +118,17 @@ _EVIDENCE_HEADINGS = {
 }
 
 
-def evidence_table(evidence: dict[str, dict[str, int]]) -> Table:
-    """PDFs per evidence status for each field or criterion; only statuses that occurred get a column."""
+EVIDENCE_CAPTION = "evidence per item (PDFs); a value counts only if its quote is on its page"
+
+
+def evidence_table(evidence: dict[str, dict[str, int]]) -> Group:
+    """PDFs per evidence status for each field or criterion; only statuses that occurred get a column.
+
+    The caption is a line of its own above the table: as the table's title it wrapped to the
+    width of the few columns, a narrow column of words.
+    """
     shown = [s for s in _EVIDENCE_HEADINGS if any(counts.get(s, 0) for counts in evidence.values())]
-    table = Table(
-        title="evidence per item (PDFs): a value counts only when its quote was found on its page",
-        title_justify="left",
-        box=None,
-        padding=(0, 1),
-    )
+    table = Table(box=None, padding=(0, 1))
     table.add_column("item", overflow="fold", max_width=24)
     for status in shown:
         table.add_column(_EVIDENCE_HEADINGS[status], justify="right")
@@ -112,4 +139,4 @@ def evidence_table(evidence: dict[str, dict[str, int]]) -> Table:
             totals[s] += counts.get(s, 0)
     if len(evidence) > 1:
         table.add_row("[bold]all[/]", *(f"[bold]{totals[s]}[/]" for s in shown))
-    return table
+    return Group(Text(EVIDENCE_CAPTION, style="italic"), table)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +68,7 @@ def validate(**kw: Any) -> int:
     the same command again to resume.
     """
     from winnow.ledger import Ledger, default_ledger_path
+    from winnow.runs import redact_argv
     from winnow.screening.validation import sample as vr
 
     decisions: Path = kw["decisions"]
@@ -111,7 +113,8 @@ def validate(**kw: Any) -> int:
                 highlight=False,
             )
         reviewers = sorted({str(row["who"]) for row in ledger.validation_labels(sample.sample_id)})
-    report = vr.validation_report(run, sample, recall_target=target, confidence=confidence, who=reviewers)
+        report = vr.validation_report(run, sample, recall_target=target, confidence=confidence, who=reviewers)
+        vr.record_validation_run(ledger, report, redact_argv(["winnow", *sys.argv[1:]]))
     vr.write_report(report, report_path)
     gold = vr.write_sample_gold(run, sample, _side(decisions, "validation-gold.csv"))
     report["files"] = {"report": str(report_path), "gold": str(gold), "ledger": str(db_path)}

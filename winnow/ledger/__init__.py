@@ -9,6 +9,7 @@ timeout. Each call row is committed as soon as it exists, so a crash or
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 import time
@@ -150,7 +151,14 @@ class Ledger:
 
     # -- runs -----------------------------------------------------------------
     def start_run(self, run_id: str, *, command: str, argv: list[str], **fields: Any) -> None:
-        columns = {"run_id": run_id, "command": command, "argv": json.dumps(argv), "started_at": utc_now()}
+        """Record a run as it starts, with the folder it runs in (its argv's paths are relative to it)."""
+        columns = {
+            "run_id": run_id,
+            "command": command,
+            "argv": json.dumps(argv),
+            "started_at": utc_now(),
+            "cwd": os.getcwd(),
+        }
         columns.update(fields)
         names = ", ".join(columns)
         marks = ", ".join("?" for _ in columns)

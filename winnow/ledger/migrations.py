@@ -124,4 +124,8 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX validation_labels_by_sample ON validation_labels(sample_id, label_id);
     """,
+    # 4: the folder each run was started in, so the command that resumes it can say where to run it.
+    """
+    ALTER TABLE runs ADD COLUMN cwd TEXT;
+    """,
 )
