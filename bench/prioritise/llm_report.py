@@ -67,17 +67,17 @@ def per_set(
     return np.array([table[(design, q, name, s)][key] for s in range(seeds)], dtype=np.float64)
 
 
-def choose(
+def fold_scores(
     table: dict[tuple[str, str, str, int], dict[str, Any]],
     designs: list[str],
     qualities: list[str],
     others: list[str],
     seeds: int,
-) -> str:
-    """The design for a held-out set, from the other sets only (the rule in the module docstring)."""
-
-    def score(design: str) -> tuple[int, float]:
-        losses, means = 0, []
+) -> dict[str, dict[str, Any]]:
+    """Each design on the other sets: the qualities whose mean falls > 0.01 below AL alone, and the mean WSS@95."""
+    out = {}
+    for design in designs:
+        losing, means = [], []
         for q in qualities:
             gain = np.mean(
                 [
@@ -86,11 +86,20 @@ def choose(
                     for n in others
                 ]
             )
-            losses += int(gain < -LOSS)
+            if gain < -LOSS:
+                losing.append(q)
             means.append(np.mean([per_set(table, design, q, n, seeds, "wss_95").mean() for n in others]))
-        return losses, -float(np.mean(means))
+        out[design] = {"qualities_below_al": losing, "mean_wss95": float(np.mean(means))}
+    return out
 
-    return min(designs, key=lambda d: (*score(d), designs.index(d)))
+
+def choose(scores: dict[str, dict[str, Any]]) -> str:
+    """The design for a held-out set from its fold's scores (the rule in the module docstring)."""
+    designs = list(scores)
+    return min(
+        designs,
+        key=lambda d: (len(scores[d]["qualities_below_al"]), -scores[d]["mean_wss95"], designs.index(d)),
+    )
 
 
 def statements(rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -145,7 +154,8 @@ def report(seeds: int) -> None:
     designs = [d for d in grid.DESIGNS if d != grid.AL and complete(table, d, qualities, names, seeds)]
     if not designs or not complete(table, grid.AL, qualities, names, seeds):
         raise SystemExit("the grid is not complete: run `select` for every design and quality first")
-    chosen = {held: choose(table, designs, qualities, [n for n in names if n != held], seeds) for held in names}
+    folds = {held: fold_scores(table, designs, qualities, [n for n in names if n != held], seeds) for held in names}
+    chosen = {held: choose(folds[held]) for held in names}
     per_quality: dict[str, Any] = {}
     for q in qualities:
         rows = []
@@ -199,6 +209,7 @@ def report(seeds: int) -> None:
         "rule": "fewest qualities whose mean over the other sets is below AL alone by > 0.01, then best mean WSS@95",
         "designs": {d: (None if grid.DESIGNS[d] is None else grid.DESIGNS[d].__dict__) for d in grid.DESIGNS},
         "chosen": chosen,
+        "folds": folds,
         "per_quality": per_quality,
         "hindsight": hindsight,
     }
