@@ -2,7 +2,7 @@
 
     python bench/prioritise/llm_grid.py select [--designs ...] [--qualities ...] [--seeds 10] [--jobs 2]
     python bench/prioritise/llm_grid.py full --designs NAME ...   # on to the buscar stop as well
-    python bench/prioritise/llm_grid.py report                    # LOO choice, tables -> bench/results JSON
+    python bench/prioritise/llm_grid.py report [--stop-seeds N]   # LOO choice, tables -> bench/results JSON
     python bench/prioritise/llm_grid.py pilot                     # the first screen of every design, 7 small sets
 
 Every run starts from the seed's two prior records (the shared rule of ``simulate``), with
@@ -169,13 +169,14 @@ def main() -> None:
     parser.add_argument("--datasets", nargs="*", default=None)
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--only-seeds", type=int, nargs="*", default=None)
+    parser.add_argument("--stop-seeds", type=int, default=None, help="report: seeds 0..N-1 of the full runs")
     parser.add_argument("--jobs", type=int, default=2)
     args = parser.parse_args()
     if args.action in ("report", "pilot"):
         import llm_report
 
         if args.action == "report":
-            llm_report.report(args.seeds)
+            llm_report.report(args.seeds, args.stop_seeds)
         else:
             llm_report.pilot()
         return

@@ -146,7 +146,9 @@ def stop_figures(
     }
 
 
-def report(seeds: int) -> None:
+def report(seeds: int, stop_seeds: int | None = None) -> None:
+    """The LOO choice and the statements on ``seeds`` seeds; the stop on ``stop_seeds`` (default: the same)."""
+    stop_seeds = seeds if stop_seeds is None else stop_seeds
     names = [d.name for d in DATASETS]
     qualities = [q.name for q in llm_prior.QUALITIES]
     table = runs("select")
@@ -180,8 +182,8 @@ def report(seeds: int) -> None:
             "statements": statements(rows),
             "sets": rows,
             "stop": {
-                "al": stop_figures(full, grid.AL, q, names, seeds),
-                **{d: stop_figures(full, d, q, names, seeds) for d in stop_designs},
+                "al": stop_figures(full, grid.AL, q, names, stop_seeds),
+                **{d: stop_figures(full, d, q, names, stop_seeds) for d in stop_designs},
             },
         }
     # Every design on every quality it was run on in full (the finalists on all; "before" on a few).
@@ -206,6 +208,7 @@ def report(seeds: int) -> None:
     hindsight = {d: cells for d, cells in hindsight.items() if cells}
     out = {
         "seeds": seeds,
+        "stop_seeds": stop_seeds,
         "rule": "fewest qualities whose mean over the other sets is below AL alone by > 0.01, then best mean WSS@95",
         "designs": {d: (None if grid.DESIGNS[d] is None else grid.DESIGNS[d].__dict__) for d in grid.DESIGNS},
         "chosen": chosen,
