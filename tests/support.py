@@ -256,6 +256,14 @@ def spawn_winnow(workdir: Path, args: list[str], *, columns: int = 80, timeout: 
     )
 
 
+def answer_as_gold(session: Any, label: dict[str, bool], answers: int) -> None:
+    """Answer the session's next ``answers`` records as the gold labels say, as a scripted reviewer."""
+    for _ in range(answers):
+        record = session.next_record()
+        assert record is not None
+        session.answer(record, "include" if label[record.record_id] else "exclude")
+
+
 def screened_session(ledger: Any, records: list[Any], protocol: Any, inputs: Any) -> Any:
     """A prioritise session on ``records`` with the default stopping rule, as the ranker tests open it."""
     from winnow.screening.ranking.prioritise import Session

@@ -16,7 +16,7 @@ from winnow.screening.ranking.bandit import ThompsonArms
 from winnow.screening.ranking.prioritise import Session
 from winnow.screening.ranking.ranker import Features, Prior, Ranker, RankerConfig, ranking_inputs
 
-from support import STATIN_TEXTS, screened_session
+from support import STATIN_TEXTS, answer_as_gold, screened_session
 
 FIXTURE = Path(__file__).parent / "fixtures" / "prioritise"
 
@@ -153,10 +153,7 @@ def test_a_resumed_session_keeps_the_arms_counts_and_draws_the_same_next_record(
 
     with Ledger(tmp_path / "p.sqlite") as ledger:
         live = session(ledger)
-        for _ in range(30):
-            record = live.next_record()
-            assert record is not None
-            live.answer(record, "include" if label[record.record_id] else "exclude")
+        answer_as_gold(live, label, 30)
         assert live._ranker.names == ("tfidf-svm", "joint-svm", "mean-of-learners")
         expected, weights = live.next_record(), live.weights()
         hits = live._ranker.arms.hits.copy()

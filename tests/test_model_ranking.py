@@ -16,7 +16,7 @@ from winnow.screening.ranking.model_answers import answers_from_scores
 from winnow.screening.ranking.prioritise import Session
 from winnow.screening.ranking.ranker import MODEL_ARM, ModelUse, Ranker, RankerConfig, ranking_inputs
 
-from support import run_cli, screened_session
+from support import answer_as_gold, run_cli, screened_session
 
 FIXTURE = Path(__file__).parent / "fixtures" / "prioritise"
 
@@ -110,10 +110,7 @@ def test_a_resumed_session_with_answers_keeps_every_arm_and_the_next_record(
 
     with Ledger(tmp_path / "p.sqlite") as ledger:
         live = session(ledger)
-        for _ in range(20):
-            record = live.next_record()
-            assert record is not None
-            live.answer(record, "include" if label[record.record_id] else "exclude")
+        answer_as_gold(live, label, 20)
         names = live._ranker.names
         assert names == (MODEL_ARM, "tfidf-svm", "joint-svm", "mean-of-learners")
         assert live._ranker.answers_in_learners() == {}
