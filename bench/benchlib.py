@@ -14,7 +14,7 @@ import platform
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
@@ -191,3 +191,14 @@ def scratch(name: str) -> Path:
     shutil.rmtree(base, ignore_errors=True)
     base.mkdir(parents=True)
     return base
+
+
+def run_pool(
+    work: Callable[[Any], dict[str, Any]], jobs: Sequence[Any], processes: int, line: Callable[[dict[str, Any]], str]
+) -> None:
+    """Run ``jobs`` on ``processes`` workers, printing one ``line`` per finished job to stderr as it ends."""
+    from multiprocessing import Pool
+
+    with Pool(processes) as pool:
+        for record in pool.imap_unordered(work, jobs):
+            print(line(record), file=sys.stderr, flush=True)

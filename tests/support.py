@@ -254,3 +254,27 @@ def spawn_winnow(workdir: Path, args: list[str], *, columns: int = 80, timeout: 
         timeout=timeout,
         dimensions=(40, columns),
     )
+
+
+def answer_as_gold(session: Any, label: dict[str, bool], answers: int) -> None:
+    """Answer the session's next ``answers`` records as the gold labels say, as a scripted reviewer."""
+    for _ in range(answers):
+        record = session.next_record()
+        assert record is not None
+        session.answer(record, "include" if label[record.record_id] else "exclude")
+
+
+def screened_session(ledger: Any, records: list[Any], protocol: Any, inputs: Any) -> Any:
+    """A prioritise session on ``records`` with the default stopping rule, as the ranker tests open it."""
+    from winnow.screening.ranking.prioritise import Session
+    from winnow.screening.ranking.stopping import StoppingRule
+
+    return Session.open(
+        ledger,
+        records=records,
+        records_path="records.csv",
+        protocol=protocol,
+        inputs=inputs,
+        rule=StoppingRule(),
+        who="test",
+    )

@@ -15,9 +15,8 @@ from winnow.records import read_records
 from winnow.screening.ranking.bandit import ThompsonArms
 from winnow.screening.ranking.prioritise import Session
 from winnow.screening.ranking.ranker import Features, Prior, Ranker, RankerConfig, ranking_inputs
-from winnow.screening.ranking.stopping import StoppingRule
 
-from support import STATIN_TEXTS
+from support import STATIN_TEXTS, answer_as_gold, screened_session
 
 FIXTURE = Path(__file__).parent / "fixtures" / "prioritise"
 
@@ -150,22 +149,11 @@ def test_a_resumed_session_keeps_the_arms_counts_and_draws_the_same_next_record(
     label = dict(zip(gold["record_id"], gold["label_included"] == "1", strict=True))
 
     def session(ledger: Ledger) -> Session:
-        return Session.open(
-            ledger,
-            records=records,
-            records_path="records.csv",
-            protocol=protocol,
-            inputs=inputs,
-            rule=StoppingRule(),
-            who="test",
-        )
+        return screened_session(ledger, records, protocol, inputs)
 
     with Ledger(tmp_path / "p.sqlite") as ledger:
         live = session(ledger)
-        for _ in range(30):
-            record = live.next_record()
-            assert record is not None
-            live.answer(record, "include" if label[record.record_id] else "exclude")
+        answer_as_gold(live, label, 30)
         assert live._ranker.names == ("tfidf-svm", "joint-svm", "mean-of-learners")
         expected, weights = live.next_record(), live.weights()
         hits = live._ranker.arms.hits.copy()

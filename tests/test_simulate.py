@@ -101,8 +101,8 @@ def test_records_without_gold_labels_are_one_clear_error(tmp_path: Path, capsys:
     assert len(err.strip().splitlines()) == 1
 
 
-def test_llm_run_joins_the_prior(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """With --from-run, the LLM's P(include) is part of the zero-shot prior; a perfect one shows it."""
+def test_llm_run_ranks_as_an_arm(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """With --from-run, the LLM's P(include) is one more arm, not in the zero-shot prior; a perfect one shows it."""
     frame = pd.read_csv(FIXTURE / "records.csv", dtype=str, keep_default_na=False)
     run = pd.DataFrame(
         {
@@ -115,7 +115,8 @@ def test_llm_run_joins_the_prior(tmp_path: Path, capsys: pytest.CaptureFixture[s
     run.to_csv(tmp_path / "decisions.csv", index=False)
     plain = simulate_json(tmp_path, capsys)
     helped = simulate_json(tmp_path, capsys, "--from-run", str(tmp_path / "decisions.csv"))
-    assert helped["ranking"]["zero_shot"] == ["tfidf-similarity", "llm-p-include"]
+    assert helped["ranking"]["zero_shot"] == ["tfidf-similarity"]
+    assert "model-answers" in helped["ranking"]["learners"]
     assert helped["summary"]["mean_read_to_100"] < plain["summary"]["mean_read_to_100"]
 
 
@@ -126,8 +127,8 @@ def test_simulate_names_the_learners_and_their_final_weights(
     run = pd.DataFrame({"record_id": frame["record_id"], "decision": "exclude", "p_include": "0.2"})
     run.to_csv(tmp_path / "decisions.csv", index=False)
     report = simulate_json(tmp_path, capsys, "--from-run", str(tmp_path / "decisions.csv"))
-    # The default learners less the one that needs embeddings (off here), and the LLM as a fixed ranker.
-    expected = ["zero-shot-prior", "llm-p-include", "tfidf-svm"]
+    # The default learners less the one that needs embeddings (off here), and the model's answers as an arm.
+    expected = ["zero-shot-prior", "model-answers", "tfidf-svm"]
     assert report["ranking"]["learners"] == expected
     assert "Thompson sampling" in report["ranking"]["combiner"]
     for seed in report["seeds"]:

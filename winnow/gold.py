@@ -132,7 +132,7 @@ class _Scan:
     skipped: list[str] = field(default_factory=list)
 
 
-def _iter_table(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
+def iter_table(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
     """Yield (line or sheet row, row) pairs; the first item carries the header only."""
     suffix = path.suffix.lower()
     if suffix in (".xlsx", ".xls"):
@@ -172,7 +172,7 @@ def scan_gold(path: str | Path) -> _Scan:
     try:
         if source.suffix.lower() in (".ris", ".txt"):
             return _from_labels(_read_ris_labels(source))
-        rows = _iter_table(source)
+        rows = iter_table(source)
         header_line, header = next(rows, (1, {}))
         scan.columns = list(header)
         first = list(itertools.islice(rows, 20))

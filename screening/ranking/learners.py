@@ -21,7 +21,10 @@ The learned ones differ in what they look at and how they generalise:
 
 The defaults (``screening/ranking/ranker.py``) are ``tfidf-svm``, ``joint-svm`` and their mean;
 the rest were measured against them (docs/benchmarks.md, 8.1 and 8.2).
-The fixed ones are the zero-shot prior and, with ``--from-run``, the LLM's P(include).
+The fixed ones are the zero-shot prior and, with ``--from-run``, a model's answers. Those
+answers (its score and criterion verdicts) can also sit beside a linear learner's own
+features (``side``), so that the learner weighs them from the labels, and
+``ModelExcluded`` shows the learners' order among the records the model would exclude.
 
 A linear learner can also be given the protocol's own text as one more include (the
 "seed document" of Cormack and Grossman's Baseline Model Implementation, 2015,
@@ -38,6 +41,7 @@ from functools import lru_cache, partial
 from typing import Any, Protocol
 
 import numpy as np
+import sklearn
 from scipy.sparse import csr_matrix, hstack, vstack
 from sklearn.linear_model import LogisticRegression
 from sklearn.svm import LinearSVC
@@ -97,7 +101,9 @@ class LinearLearner:
 
     ``seed_include`` is the protocol's text in the same feature space, fitted as one
     more include when given; it never counts as a label (the learner still sleeps
-    until the reviewer has labelled both classes).
+    until the reviewer has labelled both classes). ``answers`` are the columns that hold
+    a model's answers, if any, and those columns' values: after each fit ``answers_share``
+    says how much of the spread of the scores comes from them (0: the learner ignores the model).
     """
 
     name: str
@@ -105,6 +111,8 @@ class LinearLearner:
     model: Callable[[], Any]
     ratio: float = 10.0
     seed_include: csr_matrix | None = None
+    answers: tuple[slice, np.ndarray] | None = None
+    answers_share: float | None = field(default=None, init=False)
     learned: bool = field(default=True, init=False)
 
     def scores(self, labelled: np.ndarray, y: np.ndarray) -> np.ndarray | None:
@@ -116,10 +124,19 @@ class LinearLearner:
             y = np.append(y, 1)
         model = self.model()
         # One BLAS thread: on a busy two-core machine, threads spinning against each
-        # other made each fit 25 times slower (1.4 s against 57 ms, measured).
-        with one_thread():
+        # other made each fit 25 times slower (1.4 s against 57 ms, measured). The inputs
+        # are built here, finite and of known types, so sklearn's checks are skipped: they
+        # took about 40 % of each fit (profiled on a simulation, docs/benchmarks.md 16).
+        with one_thread(), sklearn.config_context(assume_finite=True, skip_parameter_validation=True):
             model.fit(x, y, sample_weight=include_heavy_weights(y, self.ratio))
-            return np.asarray(model.decision_function(self.matrix))
+        weights = model.coef_.ravel()
+        margin = np.asarray(self.matrix @ weights)
+        if self.answers is not None:
+            columns, values = self.answers
+            from_answers = values @ weights[columns]
+            spread = float(np.std(from_answers)), float(np.std(margin - from_answers))
+            self.answers_share = spread[0] / sum(spread) if sum(spread) > 0 else 0.0
+        return margin + model.intercept_[0]
 
 
 def tfidf_logistic(matrix: csr_matrix, seed: int = 0, query: csr_matrix | None = None) -> LinearLearner:
@@ -202,6 +219,29 @@ class MeanOfLearners:
         return None
 
 
+@dataclass
+class ModelExcluded:
+    """The learners' order over the records a model would exclude, as one more ranker to choose.
+
+    A model that misreads a criterion, or misses a topic, puts a whole group of includes
+    at the bottom of its scale; the labels can only show that if some of those records
+    are read. The ranker fills it in from the other learners after each refit.
+    """
+
+    name: str = "model-excluded"
+    learned: bool = field(default=True, init=False)
+
+    def scores(self, labelled: np.ndarray, y: np.ndarray) -> np.ndarray | None:
+        return None
+
+
+def with_side(matrix: csr_matrix, side: np.ndarray | None) -> csr_matrix:
+    """Dense columns (a model's answers) beside a learner's features; the matrix unchanged without them."""
+    if side is None:
+        return matrix
+    return hstack([matrix, csr_matrix(np.asarray(side, dtype=np.float64))], format="csr")
+
+
 def standardised(vectors: np.ndarray) -> np.ndarray:
     """Zero mean, unit variance per dimension over the whole record set (no labels used)."""
     x = np.asarray(vectors, dtype=np.float64)
@@ -221,6 +261,10 @@ class Query:
         return None if self.embedding is None else joint_features(self.tfidf, np.asarray(self.embedding)[None, :])
 
 
+# The learners that can see a model's answers beside their own features (``side``).
+SIGHTED = frozenset({"tfidf-logistic", "tfidf-svm", "joint-logistic", "joint-svm"})
+
+
 def build_learners(
     names: Sequence[str],
     *,
@@ -228,18 +272,26 @@ def build_learners(
     embeddings: np.ndarray | None,
     seed: int,
     query: Query | None = None,
+    side: np.ndarray | None = None,
 ) -> list[Learner]:
     """The learned learners asked for; one that needs embeddings is left out when there are none.
 
     With ``query``, the linear learners on TF-IDF and on the joint features fit the
     protocol's text as one more include; naive Bayes and the MiniLM-only learner do not.
+    With ``side``, those linear learners also see these columns (a model's answers,
+    ``ModelUse.features``) beside the TF-IDF ones; the protocol's row has zeros there.
     """
+    plain = tfidf
+    if side is not None:
+        tfidf = with_side(tfidf, side)
+        if query is not None:
+            query = Query(with_side(query.tfidf, np.zeros((1, side.shape[1]))), query.embedding)
     q_tfidf = None if query is None else query.tfidf
     q_joint = None if query is None else query.joint()
     makers: dict[str, Callable[[], Learner | None]] = {
         "tfidf-logistic": lambda: tfidf_logistic(tfidf, seed, q_tfidf),
         "tfidf-svm": lambda: tfidf_svm(tfidf, seed, q_tfidf),
-        "tfidf-bayes": lambda: TfidfBayes(tfidf),
+        "tfidf-bayes": lambda: TfidfBayes(plain),
         "embedding-logistic": lambda: None if embeddings is None else embedding_logistic(embeddings, seed),
         "joint-logistic": lambda: None if embeddings is None else joint_logistic(tfidf, embeddings, seed, q_joint),
         "joint-svm": lambda: None if embeddings is None else joint_svm(tfidf, embeddings, seed, q_joint),
@@ -247,5 +299,9 @@ def build_learners(
     unknown = [n for n in names if n not in makers]
     if unknown:
         raise ValueError(f"unknown learner(s): {', '.join(unknown)}; known: {', '.join(makers)}")
-    built = [makers[n]() for n in names]
-    return [b for b in built if b is not None]
+    built = [b for b in (makers[n]() for n in names) if b is not None]
+    if side is not None:
+        for learner in built:
+            if isinstance(learner, LinearLearner) and learner.name in SIGHTED:
+                learner.answers = (slice(plain.shape[1], plain.shape[1] + side.shape[1]), np.asarray(side))
+    return built

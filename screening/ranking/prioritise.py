@@ -77,7 +77,7 @@ class Session:
     _fired_at: int | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self._ranker = Ranker(self.inputs.features, self.inputs.prior)
+        self._ranker = self.inputs.ranker()
         self._index = {r.record_id: i for i, r in enumerate(self.records)}
         self._replay(self.ledger.priority_answers(self.session_id), self.ledger.priority_params(self.session_id))
 
@@ -224,8 +224,9 @@ def stopping_report(session: Session, *, records_path: str, protocol: LoadedProt
         "ranking": {
             "zero_shot": list(session.inputs.prior.components),
             "embeddings": session.inputs.embeddings_note,
+            "model_answers": None if session.inputs.model is None else session.inputs.model.describe(),
             "learners": session.weights(),
-            "blend": describe_combiner(RankerConfig()),
+            "blend": describe_combiner(RankerConfig(), with_model=session.inputs.model is not None),
         },
         "rule": {
             "name": rule.name,
@@ -256,9 +257,14 @@ def methods_statement(report: dict[str, Any]) -> str:
     rule = report["rule"]
     p = report["p_value"]
     p_text = "n/a" if p is None else (f"{p:.3g}" if p >= 0.001 else "< 0.001")
+    model = (
+        ", with an earlier model's answers as one more ranker weighted by how well it found this review's includes"
+        if report["ranking"].get("model_answers")
+        else ""
+    )
     head = (
         f"Records were screened in prioritised order (zero-shot similarity to the protocol, then active "
-        f"learning on the reviewer's labels). {read} of {n} records ({read / n:.1%}) were screened by hand "
+        f"learning on the reviewer's labels{model}). {read} of {n} records ({read / n:.1%}) were screened by hand "
         f"and {found} includes were found."
     )
     if rule["heuristic"]:
@@ -292,7 +298,9 @@ def write_report(report: dict[str, Any], path: Path) -> Path:
         f"- Records: {report['records']['n']} ({report['records']['path']})",
         f"- Protocol: {report['protocol']['path']} (sha256 {report['protocol']['sha256'][:12]})",
         f"- Ranking: zero-shot {', '.join(report['ranking']['zero_shot'])}; embeddings: "
-        f"{report['ranking']['embeddings']}; learners and weights at the end: "
+        f"{report['ranking']['embeddings']}; "
+        + (f"model answers: {report['ranking']['model_answers']}; " if report["ranking"].get("model_answers") else "")
+        + "learners and weights at the end: "
         + ", ".join(f"{k} {v:.2f}" for k, v in report["ranking"]["learners"].items())
         + f"; {report['ranking']['blend']}",
         f"- Stopping rule: {rule['description']}" + (" — HEURISTIC, no guarantee" if rule["heuristic"] else ""),

@@ -2,7 +2,8 @@
 
 Before any label exists the order comes from the protocol alone: TF-IDF
 similarity between the criteria and each record (and MiniLM similarity when asked
-for), plus P(include) from an earlier LLM run when one is given. As the reviewer
+for). A model's answers from an earlier run (``screening/ranking/model_answers.py``)
+are one more arm that must earn its picks from the labels (``ModelUse``). As the reviewer
 labels records, several learners that see the records differently
 (``screening/ranking/learners.py``) learn from those labels. By default Thompson sampling
 (``screening/ranking/bandit.py``) draws the learner that shows the next record, crediting
@@ -33,7 +34,15 @@ from winnow.protocol import LoadedProtocol, Protocol
 from winnow.records import Record
 from winnow.screening.ranking.bandit import ThompsonArms
 from winnow.screening.ranking.hedge import Hedge, fuse, rank_loss
-from winnow.screening.ranking.learners import Fixed, Learner, MeanOfLearners, Query, build_learners
+from winnow.screening.ranking.learners import (
+    Fixed,
+    Learner,
+    MeanOfLearners,
+    ModelExcluded,
+    Query,
+    build_learners,
+)
+from winnow.screening.ranking.model_answers import ModelAnswers
 
 EmbeddingChoice = Literal["auto", "on", "off"]
 Combiner = Literal["hedge", "thompson"]
@@ -59,6 +68,8 @@ DEFAULT_ETA = 4.0
 DEFAULT_SHARE = 0.05
 # How many labels it takes for the learners to weigh as much as the zero-shot prior.
 DEFAULT_HALF_LIFE = 10.0
+# The name a model's answers go by among the arms and in every report of the weights.
+MODEL_ARM = "model-answers"
 
 
 def record_text(record: Record) -> str:
@@ -114,31 +125,58 @@ class Prior:
 
     score: np.ndarray
     components: tuple[str, ...]
-    llm: np.ndarray | None = None
+    parts: tuple[np.ndarray, ...] = ()
+
+    def with_model(self, answers: ModelAnswers) -> Prior:
+        """The model's score as one more part of the mean (how ``--from-run`` worked before issue 24)."""
+        parts = self.parts or (self.score,)
+        both = (*parts, percentile(answers.score))
+        return Prior(score=np.mean(both, axis=0), components=(*self.components, MODEL_ARM), parts=both)
 
 
-def zero_shot_prior(
-    features: Features, llm_p_include: np.ndarray | None = None, *, embedding_similarity: bool = True
-) -> Prior:
-    """Mean percentile of the zero-shot signals asked for: TF-IDF and MiniLM similarity, the LLM's P(include)."""
+def zero_shot_prior(features: Features, *, embedding_similarity: bool = True) -> Prior:
+    """Mean percentile of the zero-shot signals asked for: TF-IDF and MiniLM similarity to the protocol."""
     parts: list[np.ndarray] = [percentile(cosine_similarity(features.tfidf, features.query_tfidf).ravel())]
     names = ["tfidf-similarity"]
     if embedding_similarity and features.embeddings is not None and features.query_embedding is not None:
         similarity = features.embeddings @ features.query_embedding.ravel()
         parts.append(percentile(similarity))
         names.append("embedding-similarity")
-    if llm_p_include is not None:
-        parts.append(percentile(llm_p_include))
-        names.append("llm-p-include")
-    return Prior(score=np.mean(parts, axis=0), components=tuple(names), llm=llm_p_include)
+    return Prior(score=np.mean(parts, axis=0), components=tuple(names), parts=tuple(parts))
 
 
-def llm_scores(record_ids: Sequence[str], p_include: Mapping[str, float]) -> np.ndarray | None:
-    """P(include) per record from an LLM run; records it lacks get the run's median."""
-    if not p_include:
-        return None
-    fill = float(np.median(list(p_include.values())))
-    return np.array([p_include.get(rid, fill) for rid in record_ids], dtype=np.float64)
+@dataclass(frozen=True)
+class ModelUse:
+    """How the ranker listens to a model's answers, when a run has them.
+
+    ``arm``: the model's order is one more Thompson arm, judged on its own picks like the
+    learners; records the model scores alike (a coarse scale, votes, include/exclude only)
+    are ordered among themselves by the learners. ``prior``: the model's score is also
+    averaged into the zero-shot prior (what ``--from-run`` did before issue 24).
+    ``features``: the score and the criterion verdicts go beside the text features of the
+    learners in ``features_in`` (renamed ``NAME+answers``), as a block of this norm (0: not),
+    so each learns from the labels how far to trust them, criterion by criterion; ``twin``
+    adds one more learner of that kind that sees them, beside its blind namesake.
+    ``explore``: one more arm that shows the learners' top record among those the model
+    would exclude. ``blend``: the model's arm is blended
+    with the prior like a learner's, with no tie-break by the learners (before issue 24).
+    """
+
+    arm: bool = True
+    prior: bool = False
+    features: float = 0.0
+    features_in: tuple[str, ...] = ()
+    twin: str | None = None
+    explore: bool = False
+    blend: bool = False
+
+
+# What the ranker does with a run's answers, chosen leave-one-dataset-out over simulated answers
+# of 17 qualities on the 17 shared sets, 10 seeds (docs/benchmarks.md, 20): the model is one more
+# arm and no learner sees its answers. The runner-up (the joint SVM also fitting the score and
+# verdicts beside the text) reads faster when the model misses a criterion or a cluster, but a
+# near-random model pulled its mean more than 0.01 below active learning alone on every fold.
+DEFAULT_MODEL_USE = ModelUse(arm=True)
 
 
 @dataclass(frozen=True)
@@ -155,16 +193,44 @@ class RankerConfig:
     credit_depth: int = DEFAULT_CREDIT_DEPTH
     mean_arm: bool = DEFAULT_MEAN_ARM
     query_as_include: bool = DEFAULT_QUERY_AS_INCLUDE
+    model: ModelUse = DEFAULT_MODEL_USE
 
 
-def describe_combiner(config: RankerConfig) -> str:
-    """The combiner and its settings, as a report names them."""
+def model_block(answers: ModelAnswers, norm: float) -> np.ndarray:
+    """The answers' signals scaled so that no record's block is longer than ``norm``."""
+    signals = np.asarray(answers.signals, dtype=np.float64)
+    return np.asarray(norm * signals / np.sqrt(max(signals.shape[1], 1)))
+
+
+def describe_combiner(config: RankerConfig, *, with_model: bool = False) -> str:
+    """The combiner and its settings, as a report names them; ``with_model`` when a run's answers were given."""
     seeded = (
         "; the linear learners fit the protocol's text as one more include (Cormack & Grossman 2015, BMI)"
         if config.query_as_include
         else ""
     )
-    return _describe_blend(config) + seeded
+    return _describe_blend(config) + seeded + (describe_model(config.model) if with_model else "")
+
+
+def describe_model(use: ModelUse) -> str:
+    """What the ranker does with a model's answers, for a methods section."""
+    parts = []
+    if use.arm:
+        parts.append(
+            "the model's answers are one more arm, judged on its own picks like the learners "
+            "(records it scores alike are ordered by the learners)"
+        )
+    if use.prior:
+        parts.append("its score is averaged into the zero-shot prior")
+    if use.features > 0:
+        sighted = ", ".join([*use.features_in, *([use.twin] if use.twin else [])])
+        parts.append(
+            f"its score and per-criterion verdicts are features of {sighted} beside the text, "
+            "weighted from the reviewer's labels (named NAME+answers)"
+        )
+    if use.explore:
+        parts.append("one more arm shows the learners' top record among those the model would exclude")
+    return "; " + "; ".join(parts) if parts else ""
 
 
 def _describe_blend(config: RankerConfig) -> str:
@@ -206,6 +272,7 @@ class Ranker:
     prior: Prior
     seed: int = 0
     config: RankerConfig = field(default_factory=RankerConfig)
+    model: ModelAnswers | None = None
     experts: list[Learner] = field(init=False, repr=False)
     hedge: Hedge = field(init=False, repr=False)
     arms: ThompsonArms = field(init=False, repr=False)
@@ -214,28 +281,29 @@ class Ranker:
     _read: np.ndarray = field(init=False, repr=False)
     _seen: int = field(default=0, init=False, repr=False)
     _fitted_at: int = field(default=-1, init=False, repr=False)
+    _mean: int | None = field(default=None, init=False, repr=False)
+    _explore: int | None = field(default=None, init=False, repr=False)
+    _model_arm: int | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
-        fixed: list[Learner] = []
-        if self.prior.llm is not None:
-            fixed.append(Fixed("llm-p-include", self.prior.llm))
-        query = (
-            Query(self.features.query_tfidf, self.features.query_embedding) if self.config.query_as_include else None
-        )
-        learned = build_learners(
-            self.config.learners,
-            tfidf=self.features.tfidf,
-            embeddings=self.features.embeddings,
-            seed=self.seed,
-            query=query,
-        )
+        use = self.config.model
+        model = self.model
+        if model is not None and use.prior:
+            self.prior = self.prior.with_model(model)
+        fixed: list[Learner] = [Fixed(MODEL_ARM, model.score)] if model is not None and use.arm else []
+        side = model_block(model, use.features) if model is not None and use.features > 0 else None
+        learned = self._learners(side)
         mean: list[Learner] = [MeanOfLearners()] if self.config.mean_arm and len(learned) > 1 else []
-        self.experts = [*fixed, *learned, *mean]
+        explore: list[Learner] = [ModelExcluded()] if model is not None and use.explore and learned else []
+        self.experts = [*fixed, *learned, *mean, *explore]
+        self._model_arm = 0 if fixed else None
+        self._mean = len(fixed) + len(learned) if mean else None
+        self._explore = len(self.experts) - 1 if explore else None
         self.hedge = Hedge.over(
             [e.name for e in self.experts],
             [not e.learned for e in self.experts],
             eta=self.config.eta,
-            prior_share=1 / len(self.config.learners) if fixed else 0.0,
+            prior_share=len(fixed) / len(self.experts),
             share=self.config.share,
         )
         self.arms = ThompsonArms(self.hedge.names, discount=self.config.discount)
@@ -246,6 +314,34 @@ class Ranker:
                 self._percentiles[k] = percentile(expert.scores(np.zeros(0, dtype=np.int64), np.zeros(0)))  # type: ignore[arg-type]
                 self._awake[k] = True
         self._read = np.zeros(self.n, dtype=bool)
+
+    def _learners(self, side: np.ndarray | None) -> list[Learner]:
+        """The configured learners, those in ``ModelUse.features_in`` (and its twin) seeing the model's answers."""
+        query = (
+            Query(self.features.query_tfidf, self.features.query_embedding) if self.config.query_as_include else None
+        )
+
+        def build(names: Sequence[str], with_side: bool) -> list[Learner]:
+            built = build_learners(
+                names,
+                tfidf=self.features.tfidf,
+                embeddings=self.features.embeddings,
+                seed=self.seed,
+                query=query,
+                side=side if with_side else None,
+            )
+            for learner in built if with_side else []:
+                learner.name = f"{learner.name}+answers"
+            return built
+
+        use = self.config.model
+        sighted = set(use.features_in) if side is not None else set()
+        learned: list[Learner] = []
+        for name in self.config.learners:
+            learned += build([name], name in sighted)
+        if side is not None and use.twin is not None:
+            learned += build([use.twin], True)
+        return learned
 
     @property
     def n(self) -> int:
@@ -290,8 +386,29 @@ class Ranker:
             self._refit(order, y)
 
     def _arm_scores(self, k: int, n_labels: int) -> np.ndarray:
+        """The order arm ``k`` shows: a learner's blended with the prior, the model's own, or the explorer's."""
+        if k == self._model_arm and not self.config.model.blend:
+            # The model's order; records it scores alike go in the learners' order (half a rank step at most).
+            return np.asarray(self._percentiles[k] + 0.5 / self.n * self._learners_view(n_labels))
+        if k == self._explore:
+            # The learners' order, the records the model would exclude first.
+            assert self.model is not None
+            return np.asarray(self._learners_view(n_labels) - 2.0 * ~self.model.would_exclude())
         weight = self.weight_of_learning(n_labels)
         return np.asarray(weight * self._percentiles[k] + (1 - weight) * self.prior.score)
+
+    def _learners_view(self, n_labels: int) -> np.ndarray:
+        """The learners' consensus blended with the prior: the mean arm's order, or the prior while they sleep."""
+        learned = [
+            k
+            for k, expert in enumerate(self.experts)
+            if expert.learned and self._awake[k] and k not in (self._mean, self._explore)
+        ]
+        if not learned:
+            return self.prior.score
+        consensus = self._percentiles[self._mean] if self._mean is not None else self._percentiles[learned].mean(axis=0)
+        weight = n_labels / (n_labels + self.config.half_life)
+        return np.asarray(weight * consensus + (1 - weight) * self.prior.score)
 
     def _would_show(self, record: int, n_labels: int) -> np.ndarray:
         """Which awake learners had ``record`` among their own top ``credit_depth`` unread records.
@@ -310,27 +427,52 @@ class Ranker:
         self._fitted_at = len(y)
         fitted = []
         for k, expert in enumerate(self.experts):
-            if not expert.learned or isinstance(expert, MeanOfLearners):
+            if not expert.learned or k in (self._mean, self._explore):
                 continue
             raw = expert.scores(order, y)
             self._awake[k] = raw is not None
             if raw is not None:
                 self._percentiles[k] = percentile(raw)
                 fitted.append(k)
-        if isinstance(self.experts[-1], MeanOfLearners):
-            self._awake[-1] = bool(fitted)
+        if self._mean is not None:
+            self._awake[self._mean] = bool(fitted)
             if fitted:
-                self._percentiles[-1] = percentile(self._percentiles[fitted].mean(axis=0))
+                self._percentiles[self._mean] = percentile(self._percentiles[fitted].mean(axis=0))
+        if self._explore is not None and self.model is not None:
+            self._awake[self._explore] = bool(fitted)
+            if fitted:
+                consensus = self._percentiles[fitted].mean(axis=0) - 2.0 * ~self.model.would_exclude()
+                self._percentiles[self._explore] = percentile(consensus)
 
     def weights(self, n_labels: int) -> dict[str, float]:
-        """Each ranker's share of the score now: the zero-shot prior, then every learner (0 while it sleeps)."""
+        """Each ranker's share of the order now: the zero-shot prior, then every arm (0 while it sleeps).
+
+        Under Thompson sampling the model's arm shows its own order, not blended with the
+        prior, so its share is its chance of being drawn; every other arm's chance is split
+        between it and the prior as the blend weighs them.
+        """
         learning = self.weight_of_learning(n_labels)
-        hedge = self._combiner_weights() if self._awake.any() else np.zeros(len(self.names))
+        combined = self._combiner_weights() if self._awake.any() else np.zeros(len(self.names))
+        own = np.zeros(len(self.names), dtype=bool)
+        if self.config.combiner == "thompson" and self._model_arm is not None and not self.config.model.blend:
+            own[self._model_arm] = True
+        blended = float(combined[~own].sum())
         shares = {
-            "zero-shot-prior": 1 - learning,
-            **{n: learning * float(w) for n, w in zip(self.names, hedge, strict=True)},
+            "zero-shot-prior": (1 - learning) * blended if own.any() else 1 - learning,
+            **{
+                n: float(w) if own[k] else learning * float(w)
+                for k, (n, w) in enumerate(zip(self.names, combined, strict=True))
+            },
         }
         return {name: round(share, 6) for name, share in shares.items()}
+
+    def answers_in_learners(self) -> dict[str, float]:
+        """How much of each sighted learner's last scores came from the model's answers (0 to 1)."""
+        return {
+            e.name: round(float(share), 6)
+            for e in self.experts
+            if (share := getattr(e, "answers_share", None)) is not None
+        }
 
     def _combiner_weights(self) -> np.ndarray:
         if self.config.combiner == "thompson":
@@ -393,17 +535,22 @@ class RankingInputs:
     features: Features
     prior: Prior
     embeddings_note: str
+    model: ModelAnswers | None = None
+
+    def ranker(self, seed: int = 0, config: RankerConfig | None = None) -> Ranker:
+        """A ranker over these inputs: the default settings unless ``config`` says otherwise."""
+        return Ranker(self.features, self.prior, seed=seed, config=config or RankerConfig(), model=self.model)
 
 
 def ranking_inputs(
     records: Sequence[Record],
     protocol: LoadedProtocol,
     *,
-    p_include: Mapping[str, float] | None = None,
+    model: ModelAnswers | None = None,
     embeddings: EmbeddingChoice = "auto",
     on_embed_progress: Callable[[int], None] | None = None,
 ) -> RankingInputs:
-    """Features and the zero-shot prior for these records under this protocol."""
+    """Features and the zero-shot prior for these records under this protocol, and a model's answers if given."""
     texts = [record_text(r) for r in records]
     query = protocol_query(protocol.protocol)
     vectors = query_vector = None
@@ -418,6 +565,5 @@ def ranking_inputs(
         else:
             note = f"not installed, TF-IDF only ({emb.EXTRA_HINT})"
     features = build_features(texts, query, embeddings=vectors, query_embedding=query_vector)
-    llm = llm_scores([r.record_id for r in records], p_include or {})
-    prior = zero_shot_prior(features, llm, embedding_similarity=DEFAULT_EMBEDDING_PRIOR)
-    return RankingInputs(features=features, prior=prior, embeddings_note=note)
+    prior = zero_shot_prior(features, embedding_similarity=DEFAULT_EMBEDDING_PRIOR)
+    return RankingInputs(features=features, prior=prior, embeddings_note=note, model=model)

@@ -21,7 +21,7 @@ import numpy as np
 from winnow.errors import GoldSetError
 from winnow.gold import GoldSet
 from winnow.records import Record
-from winnow.screening.ranking.ranker import Ranker, RankerConfig, RankingInputs, describe_combiner
+from winnow.screening.ranking.ranker import MODEL_ARM, Ranker, RankerConfig, RankingInputs, describe_combiner
 from winnow.screening.ranking.stopping import StoppingRule, check
 
 
@@ -90,6 +90,12 @@ class SimulationResult:
     order: list[str] = field(repr=False)
     labels: list[bool] = field(repr=False, default_factory=list)
     weights: dict[str, float] = field(default_factory=dict)
+    answers_in_learners: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def model_weight(self) -> float | None:
+        """The model's answers' share of the order at the end (None without answers)."""
+        return self.weights.get(MODEL_ARM)
 
     def as_dict(self, *, with_order: bool = False) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -98,6 +104,8 @@ class SimulationResult:
             **asdict(self.figures),
             "stop": asdict(self.stop) if self.stop else None,
             "final_weights": self.weights,
+            "model_weight": self.model_weight,
+            "answers_in_learners": self.answers_in_learners,
         }
         if with_order:
             out["order"] = self.order
@@ -108,26 +116,32 @@ def simulate_one(
     record_ids: Sequence[str],
     truth: np.ndarray,
     ranker_for: Callable[[], Ranker],
-    rule: StoppingRule,
+    rule: StoppingRule | None,
     prior: tuple[str, str],
     seed: int,
     *,
     read_all: bool = False,
+    until_recall: float = 1.0,
 ) -> SimulationResult:
-    """Read until every include is found and the rule has fired (or everything is read)."""
+    """Read until ``until_recall`` of the includes are found and the rule has fired (or everything is read).
+
+    Without a rule, reading stops at that recall; a benchmark that needs only WSS@95 reads to
+    0.95. Includes never read count as read last in the figures.
+    """
     index = {rid: i for i, rid in enumerate(record_ids)}
     ranker = ranker_for()
     n = len(record_ids)
     read = np.zeros(n, dtype=bool)
     order: list[int] = []
     total_includes = int(truth.sum())
+    enough = math.ceil(until_recall * total_includes - 1e-9)
     stop: StopPoint | None = None
     for rid in prior:
         order.append(index[rid])
         read[index[rid]] = True
     labels = [bool(truth[i]) for i in order]
     while len(order) < n:
-        if stop is None:
+        if stop is None and rule is not None:
             verdict = check(rule, labels, n)
             if verdict.fire:
                 found = sum(labels)
@@ -138,7 +152,7 @@ def simulate_one(
                     p_value=verdict.p_value,
                     work_saved=1 - len(order) / n,
                 )
-        if stop is not None and sum(labels) == total_includes and not read_all:
+        if (rule is None or stop is not None) and sum(labels) >= enough and not read_all:
             break
         ranker.learn(order, labels)
         nxt = ranker.next_unread(read, len(labels))
@@ -148,11 +162,12 @@ def simulate_one(
     return SimulationResult(
         seed=seed,
         prior=prior,
-        figures=CurveFigures.of(labels, n),
+        figures=CurveFigures.of(labels + [True] * (total_includes - sum(labels)), n),
         stop=stop,
         order=[record_ids[i] for i in order],
         labels=labels,
         weights=ranker.weights(len(labels)),
+        answers_in_learners=ranker.answers_in_learners(),
     )
 
 
@@ -181,6 +196,7 @@ def summarise(results: Sequence[SimulationResult], rule: StoppingRule) -> dict[s
     """Means over seeds, and how often the stop came at or above the recall target."""
     stops = [r.stop for r in results if r.stop is not None]
     met = sum(s.recall >= rule.recall_target for s in stops)
+    model = [r.model_weight for r in results if r.model_weight is not None]
     return {
         "seeds": len(results),
         "mean_wss_95": float(np.mean([r.figures.wss_95 for r in results])),
@@ -191,6 +207,7 @@ def summarise(results: Sequence[SimulationResult], rule: StoppingRule) -> dict[s
         "stops_at_or_above_target": met,
         "mean_recall_at_stop": float(np.mean([s.recall for s in stops])) if stops else None,
         "mean_work_saved_at_stop": float(np.mean([s.work_saved for s in stops])) if stops else None,
+        "mean_model_weight": float(np.mean(model)) if model else None,
     }
 
 
@@ -254,7 +271,7 @@ def simulate_gold(
             simulate_one(
                 ids,
                 truth,
-                partial(Ranker, inputs.features, inputs.prior, seed=seed, config=config),
+                partial(inputs.ranker, seed, config),
                 rule,
                 (prior[0], prior[1]),
                 seed,
@@ -263,7 +280,8 @@ def simulate_gold(
     ranking = {
         "zero_shot": list(inputs.prior.components),
         "embeddings": inputs.embeddings_note,
+        "model_answers": None if inputs.model is None else inputs.model.describe(),
         "learners": list(results[0].weights),
-        "combiner": describe_combiner(config),
+        "combiner": describe_combiner(config, with_model=inputs.model is not None),
     }
     return Simulation(results=results, rule=rule, ranking=ranking)

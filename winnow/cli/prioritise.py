@@ -52,7 +52,16 @@ def stopping_options(func: Callable[..., Any]) -> Callable[..., Any]:
                 "from_run",
                 type=click.Path(dir_okay=False, path_type=Path),
                 default=None,
-                help="A winnow screen decisions table: its P(include) joins the prior; its verdicts are shown.",
+                help="A model's answers: a winnow screen decisions table (one model or a panel: scores and "
+                "criterion verdicts), or another tool's export with --score-column. They rank as one more "
+                "arm that earns its picks from your labels.",
+            ),
+            click.option(
+                "--score-column",
+                default=None,
+                metavar="NAME",
+                help="With --from-run: the file is another tool's export and NAME holds each record's score "
+                "(any scale, e.g. 1-5: rescaled to 0-1); records are matched by id, DOI, PMID or title.",
             ),
             click.option(
                 "--embeddings",
@@ -81,24 +90,25 @@ def _rule(kw: dict[str, Any]) -> Any:
     )
 
 
-def _load_run(path: Path | None) -> tuple[dict[str, float], dict[str, dict[str, str]]]:
-    """P(include) per record, and each record's row to show, from an earlier screening run."""
+def _load_run(kw: dict[str, Any], records: list[Any]) -> tuple[Any, dict[str, dict[str, str]]]:
+    """A model's answers for the records, and each record's row to show, from ``--from-run``."""
+    path: Path | None = kw["from_run"]
     if path is None:
-        return {}, {}
-    from winnow.screening.decisions import read_decisions
+        if kw["score_column"] is not None:
+            raise click.UsageError("--score-column names a column of the --from-run file; give --from-run too")
+        return None, {}
+    from winnow.screening.ranking.model_answers import read_model_answers
 
-    frame = read_decisions(path)
-    rows = {str(row["record_id"]): {k: str(v) for k, v in row.items()} for row in frame.to_dict("records")}
-    p: dict[str, float] = {}
-    fallback = {"include": 1.0, "uncertain": 0.5, "exclude": 0.0}
-    for rid, row in rows.items():
-        value = row.get("p_include", "")
-        try:
-            p[rid] = float(value)
-        except ValueError:
-            if row.get("decision") in fallback:
-                p[rid] = fallback[row["decision"]]
-    return p, rows
+    answers = read_model_answers(path, records, score_column=kw["score_column"])
+    rows: dict[str, dict[str, str]] = {}
+    if kw["score_column"] is None:
+        from winnow.screening.decisions import read_decisions
+
+        rows = {str(r["record_id"]): {k: str(v) for k, v in r.items()} for r in read_decisions(path).to_dict("records")}
+    else:
+        rows = {r.record_id: {"p_include": f"{score:.3g}"} for r, score in zip(records, answers.score, strict=True)}
+    Console(stderr=True).print(f"model answers: {answers.describe()}", highlight=False)
+    return answers, rows
 
 
 def _records(path: Path, *, merge: bool = True) -> tuple[list[Any], dict[str, tuple[str, ...]]]:
@@ -112,7 +122,7 @@ def _records(path: Path, *, merge: bool = True) -> tuple[list[Any], dict[str, tu
     return records, {r.record_id: r.duplicates for r in records if r.duplicates}
 
 
-def _ranking_inputs(records: list[Any], protocol: Any, p_include: dict[str, float], embeddings: str) -> Any:
+def _ranking_inputs(records: list[Any], protocol: Any, model: Any, embeddings: str) -> Any:
     """Features and prior, with a progress bar while new records are embedded."""
     from rich.progress import Progress
 
@@ -123,7 +133,7 @@ def _ranking_inputs(records: list[Any], protocol: Any, p_include: dict[str, floa
         return ranking_inputs(
             records,
             protocol,
-            p_include=p_include,
+            model=model,
             embeddings=embeddings,  # type: ignore[arg-type]
             on_embed_progress=lambda n: bar.advance(task, n),
         )
@@ -175,10 +185,10 @@ def prioritise(**kw: Any) -> int:
     db_path: Path = kw["db"] or default_ledger_path(report_path)
     protocol = load_protocol(kw["protocol_path"])
     records, _ = _records(records_path)
-    p_include, run_rows = _load_run(kw["from_run"])
+    model, run_rows = _load_run(kw, records)
     labels = read_label_file(kw["labels_path"], records) if kw["labels_path"] else None
     rule = _rule(kw)
-    inputs = _ranking_inputs(records, protocol, p_include, kw["embeddings"])
+    inputs = _ranking_inputs(records, protocol, model, kw["embeddings"])
     with Ledger(db_path) as ledger:
         session = Session.open(
             ledger,
@@ -310,9 +320,9 @@ def simulate(**kw: Any) -> int:
     protocol = load_protocol(kw["protocol_path"])
     records, duplicates = _records(kw["input_path"], merge=not kw["keep_duplicates"])
     gold = load_gold(kw["gold_path"])
-    p_include, _ = _load_run(kw["from_run"])
+    model, _ = _load_run(kw, records)
     rule = _rule(kw)
-    inputs = _ranking_inputs(records, protocol, p_include, kw["embeddings"])
+    inputs = _ranking_inputs(records, protocol, model, kw["embeddings"])
     result = simulate_gold(records, duplicates, gold, inputs, rule, seeds=kw["seeds"])
     report = result.as_dict(with_orders=kw["orders"])
     report["records"] = str(kw["input_path"])
@@ -405,6 +415,12 @@ def _render_simulation(console: Console, report: dict[str, Any], rule: Any) -> N
         highlight=False,
     )
     console.print(weights_table(report), highlight=False)
+    if report["ranking"].get("model_answers"):
+        console.print(
+            f"Model answers: {report['ranking']['model_answers']}; their weight at the end: "
+            f"{summary['mean_model_weight']:.2f} (mean over seeds: the chance they pick the next record)",
+            highlight=False,
+        )
     console.print(f"Combiner: {report['ranking']['combiner']}", highlight=False)
     curve = render_curve(_curve_report(report, rule), width=min(console.width, 100))
     if curve is not None:
