@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import csv
 import shutil
-import sys
 from pathlib import Path
 
 from instant_server import InstantServer
@@ -44,13 +43,8 @@ extraction:
 
 
 def cli(*args: object) -> None:
-    """Run winnow in this process with ``sys.argv`` as a shell would set it (runs store their argv)."""
-    saved = sys.argv
-    sys.argv = ["winnow", *(str(a) for a in args)]
-    try:
-        code = run_cli(*args)
-    finally:
-        sys.argv = saved
+    """Run winnow in this process; the run rows store these arguments as its command line."""
+    code = run_cli(*args)
     assert code == 0, f"winnow {' '.join(map(str, args))} exited {code}"
 
 

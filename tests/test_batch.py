@@ -377,8 +377,7 @@ def test_runs_and_methods_read_a_ledger_of_the_batch_route(
     args = two_records(out)
 
     def screen(*more: Any) -> int:
-        # The ledger stores sys.argv as the run's command line, and methods reads -p from it.
-        monkeypatch.setattr("sys.argv", ["winnow", *map(str, args + more)])
+        # The ledger stores these arguments as the run's command line, and methods reads -p from it.
         return run_cli(*args, *more)
 
     assert screen("--batch-file", tmp_path / "requests.jsonl") == 0

@@ -87,9 +87,7 @@ def test_api_key_is_in_no_output(
     assert found == [], f"API key leaked: {found}"
 
 
-def test_the_retry_command_masks_the_key(
-    tmp_path: Path, capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_the_retry_command_masks_the_key(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
     with InstantServer(echo_auth_status=503) as server:
         args = [
             "screen",
@@ -110,7 +108,6 @@ def test_the_retry_command_masks_the_key(
             "--api-key",
             KEY_FLAG,
         ]
-        monkeypatch.setattr("sys.argv", ["winnow", *args])  # the summary quotes the command line as typed
         run_cli(*args)
     err = capfd.readouterr().err
     assert "left undecided" in err

@@ -41,7 +41,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Console-script entry point; returns the process exit code."""
     debug = "--debug" in (argv if argv is not None else sys.argv[1:]) or os.environ.get("WINNOW_DEBUG") == "1"
     try:
-        result = cli.main(args=list(argv) if argv is not None else None, prog_name="winnow", standalone_mode=False)
+        args = list(argv) if argv is not None else sys.argv[1:]
+        # The arguments are kept for the run's record (options.command_line): sys.argv is not
+        # this command's when main() is called in-process.
+        result = cli.main(args=args, prog_name="winnow", standalone_mode=False, obj={"argv": args})
     except WinnowError as exc:
         if debug:
             raise

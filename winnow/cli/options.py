@@ -265,6 +265,15 @@ def one_model(kw: dict[str, Any], command: str) -> None:
         raise click.UsageError(f"{command} takes one --model; panels of reviewers are for title/abstract screening")
 
 
+def command_line() -> tuple[str, ...]:
+    """The command as the reviewer gave it, secrets masked, for the ledger's run row."""
+    from winnow.runs import redact_argv
+
+    context = click.get_current_context(silent=True)
+    given = (context.find_root().obj or {}).get("argv") if context is not None else None
+    return tuple(redact_argv(["winnow", *(sys.argv[1:] if given is None else given)]))
+
+
 def run_spec(
     kw: dict[str, Any], *, template: str, max_tokens: int | None = None, batch: BatchOptions | None = None
 ) -> RunSpec:
@@ -272,7 +281,6 @@ def run_spec(
     from winnow.engine import EngineConfig
     from winnow.lifecycle import RunSpec, Sampling
     from winnow.retry import RetryPolicy
-    from winnow.runs import redact_argv
 
     return RunSpec(
         input_path=Path(kw["input_path"]),
@@ -290,7 +298,7 @@ def run_spec(
         out=kw["out"],
         db=kw["db"],
         prices_path=Path(kw["prices_path"]) if kw["prices_path"] else None,
-        argv=tuple(redact_argv(["winnow", *sys.argv[1:]])),
+        argv=command_line(),
         batch=batch,
     )
 

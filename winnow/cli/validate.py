@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from winnow.cli.labelling import ask_answer, os_user, record_panel
+from winnow.cli.options import command_line
 
 _UNIT = click.FloatRange(0, 1, min_open=True, max_open=True)
 
@@ -68,7 +68,6 @@ def validate(**kw: Any) -> int:
     the same command again to resume.
     """
     from winnow.ledger import Ledger, default_ledger_path
-    from winnow.runs import redact_argv
     from winnow.screening.validation import sample as vr
 
     decisions: Path = kw["decisions"]
@@ -114,7 +113,7 @@ def validate(**kw: Any) -> int:
             )
         reviewers = sorted({str(row["who"]) for row in ledger.validation_labels(sample.sample_id)})
         report = vr.validation_report(run, sample, recall_target=target, confidence=confidence, who=reviewers)
-        vr.record_validation_run(ledger, report, redact_argv(["winnow", *sys.argv[1:]]))
+        vr.record_validation_run(ledger, report, command_line())
     vr.write_report(report, report_path)
     gold = vr.write_sample_gold(run, sample, _side(decisions, "validation-gold.csv"))
     report["files"] = {"report": str(report_path), "gold": str(gold), "ledger": str(db_path)}
