@@ -14,7 +14,7 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -112,6 +112,42 @@ def schema_sha256(schema: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(schema, sort_keys=True).encode()).hexdigest()
 
 
+# The JSON of the last message seen with each role and set of options, kept by the identity
+# of its text, by (role, ensure_ascii, sort_keys): (content, its JSON). See ``messages_json``.
+_SHARED_JSON: dict[tuple[str, bool, bool], tuple[str, str]] = {}
+# One encoder per set of options: ``json.dumps`` with options builds a new one per call.
+_ENCODERS = {
+    (ensure_ascii, sort_keys): json.JSONEncoder(ensure_ascii=ensure_ascii, sort_keys=sort_keys)
+    for ensure_ascii in (True, False)
+    for sort_keys in (True, False)
+}
+
+
+def messages_json(messages: Sequence[Mapping[str, str]], *, ensure_ascii: bool = True, sort_keys: bool = False) -> str:
+    """``json.dumps(list(messages), ensure_ascii=..., sort_keys=...)``, text for text, encoding a shared message once.
+
+    Every prompt of a run shares one system message: one string, formatted once by
+    ``PromptTemplate.bind``. Its JSON is reused while the same string object comes back,
+    so a million prompts encode it once for their cache keys and ledger rows, not a
+    million times (~8 us of the ~20 us each encoding took). A list's items are
+    joined by ", " as ``json.dumps`` joins them; a message with other keys, or in
+    another order, is encoded as it is.
+    """
+    encode = _ENCODERS[ensure_ascii, sort_keys].encode
+    parts = []
+    for message in messages:
+        content = message.get("content")
+        if not isinstance(content, str) or list(message) != ["role", "content"]:
+            parts.append(encode(message))
+            continue
+        slot = (message["role"], ensure_ascii, sort_keys)
+        shared = _SHARED_JSON.get(slot)
+        if shared is None or shared[0] is not content:
+            shared = _SHARED_JSON[slot] = (content, encode(message))
+        parts.append(shared[1])
+    return "[" + ", ".join(parts) + "]"
+
+
 def cache_key(
     *,
     record_sha256: str,
@@ -134,7 +170,7 @@ def cache_key(
         "schema": schema_digest or schema_sha256(request.schema),
         # Everything the model reads: protocol wording lives in the rendered prompt, not in the
         # template file, so a reworded criterion must not reuse answers to the old wording.
-        "messages": hashlib.sha256(json.dumps(request.messages, sort_keys=True).encode()).hexdigest(),
+        "messages": hashlib.sha256(messages_json(request.messages, sort_keys=True).encode()).hexdigest(),
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode("utf-8")).hexdigest()
 
@@ -344,7 +380,7 @@ class CallEngine:
                 model=caller.model.model_id,
                 params_json=json.dumps({**request_params(request), **caller.model.identity()}, sort_keys=True),
                 cache_key=task.cache_key,
-                prompt_json=json.dumps(list(request.messages), ensure_ascii=False),
+                prompt_json=messages_json(request.messages, ensure_ascii=False),
                 ok=parsed is not None,
                 attempt=attempt_no,
                 served_model=response.served_model if response else None,

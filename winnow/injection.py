@@ -66,6 +66,35 @@ _ZERO_WIDTH = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"))
 _ASCII_EQUIVALENTS = {0x130: "i", 0x131: "i", 0x17F: "s", 0x212A: "k"}
 
 
+# Each keyword under a "gate" it contains: a rare character (one memchr pass over the
+# text), "this " for the four "... this " phrases, or the keyword itself. A gate absent
+# from the text rules out its whole group, so the check makes 12 passes, most of them
+# cheap, instead of 19 full substring searches (a quarter of it at a million records).
+def _gates(keywords: tuple[str, ...]) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    groups: dict[str, list[str]] = {}
+    for word in keywords:
+        gate = "this " if "this " in word else word if word[0].isalnum() else word[0]
+        groups.setdefault(gate, []).append(word)
+    return tuple((gate, tuple(w for w in words if w != gate)) for gate, words in groups.items())
+
+
+_GATES = _gates(_KEYWORDS)
+
+# Whether a non-ASCII text holds a character the translations below change: most hold
+# none, and str.translate on a non-ASCII string costs ~0.15 us a character.
+_ZERO_WIDTH_ANY = re.compile("[" + "".join(map(chr, _ZERO_WIDTH)) + "]")
+_ASCII_EQUIVALENT_ANY = re.compile("[" + "".join(map(chr, _ASCII_EQUIVALENTS)) + "]")
+
+
+# A role line names one of these ("assistant" is a keyword already); the multiline search
+# for one costs ~9 us an abstract, two substring passes a quarter of that.
+_ROLE_WORDS = ("system", "user")
+
+
+def _has_keyword(lowered: str) -> bool:
+    return any(gate in lowered and (not words or any(w in lowered for w in words)) for gate, words in _GATES)
+
+
 def looks_like_instructions(text: str) -> bool:
     """Whether the text matches any of the patterns, as ``_PATTERNS.search`` decides.
 
@@ -73,14 +102,18 @@ def looks_like_instructions(text: str) -> bool:
     single "µ" or "–"), the characters the patterns would match to an ASCII letter become
     that letter before ``str.lower()``, so the check misses nothing the search would find;
     it used to skip such text straight to the full search, a tenth of a million-record ingest.
+    The translations run only on text that holds a character they change.
     """
     ascii_only = text.isascii()
+    folded = text
     if not ascii_only:
-        text = text.translate(_ZERO_WIDTH)
-    lowered = (text if ascii_only else text.translate(_ASCII_EQUIVALENTS)).lower()
+        if _ZERO_WIDTH_ANY.search(text) is not None:
+            text = text.translate(_ZERO_WIDTH)
+        folded = text.translate(_ASCII_EQUIVALENTS) if _ASCII_EQUIVALENT_ANY.search(text) is not None else text
+    lowered = folded.lower()
     if (
-        not any(word in lowered for word in _KEYWORDS)
-        and _ROLE_LINE.search(text) is None
+        not _has_keyword(lowered)
+        and (not any(word in lowered for word in _ROLE_WORDS) or _ROLE_LINE.search(text) is None)
         and (ascii_only or _BIDI.search(text) is None)
     ):
         return False

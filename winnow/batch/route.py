@@ -42,7 +42,7 @@ from winnow.backends.base import ModelRequest, ModelResponse
 from winnow.batch.files import Part, RequestFiles, ResultIndex, ResultLine, Source, request_line
 from winnow.batch.options import BatchOptions, poll_interval_s
 from winnow.batch.provider import BatchProvider, RemoteBatch
-from winnow.engine import CallEngine, CallResult, CallTask, repair_request, request_params
+from winnow.engine import CallEngine, CallResult, CallTask, messages_json, repair_request, request_params
 from winnow.errors import BackendError, BackendStopped, InputError, Interrupted
 from winnow.ledger import BATCH_OPEN, BatchRow, CallRow, Ledger, utc_now
 
@@ -496,7 +496,7 @@ class BatchRun:
                 model=model_id,
                 params_json=self._params_json(request),
                 cache_key=task.cache_key,
-                prompt_json=json.dumps(list(request.messages), ensure_ascii=False),
+                prompt_json=messages_json(request.messages, ensure_ascii=False),
                 ok=parsed is not None,
                 attempt=attempt,
                 served_model=response.served_model if response else None,

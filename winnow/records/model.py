@@ -11,6 +11,9 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+# ``json.dumps(..., sort_keys=True, ensure_ascii=False)`` with one encoder, not a new one per record.
+_CONTENT_ENCODER = json.JSONEncoder(sort_keys=True, ensure_ascii=False)
+
 
 @dataclass(frozen=True)
 class Record:
@@ -43,16 +46,14 @@ class Record:
         Metadata that never reaches the model (source, duplicates) is left out so a
         re-export of the same records hits the ledger cache.
         """
-        payload = json.dumps(
+        payload = _CONTENT_ENCODER.encode(
             {
                 "title": self.title,
                 "abstract": self.abstract,
                 "year": self.year,
                 "journal": self.journal,
                 "keywords": list(self.keywords),
-            },
-            sort_keys=True,
-            ensure_ascii=False,
+            }
         )
         return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
