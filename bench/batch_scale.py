@@ -1,6 +1,7 @@
 """Benchmark 19b: the batch route at 10,000, 100,000 and 1,000,000 records: request files out, answers in.
 
 Usage: python bench/batch_scale.py [--sizes 10000 100000 1000000] [--route-also] [--read-alone] [--keep]
+       python bench/batch_scale.py --ingest-again SCRATCH  (the ingest alone again on what --keep left)
 
 For each size N, on realistic records (``make_realistic``: the real titles and abstracts
 of every shared screening set, each title joined to part of another so that no two
@@ -51,6 +52,7 @@ from benchlib import PROTOCOL, ROOT, run_winnow, scratch, write_results
 TARGET_WALL_S = 300.0
 TARGET_PEAK_MIB = 2048.0
 TARGET_GROWTH = 1.5  # time per record at the largest size over the smallest: linear in N within this
+WRITTEN_LEDGER = "ledger.after-write.sqlite"  # the ledger after --batch-file, kept for --ingest-again
 STREAMED_WINDOW = 4096  # records kept for building rows; the route needs two windows of 512
 
 SHARED = ROOT.parent / "shared" / "data" / "screening"
@@ -249,6 +251,8 @@ def one_way(n: int, work: Path, records: Path, *, command: bool) -> dict[str, An
     parts = sorted(work.glob("requests*.jsonl"))
     lines = sum(1 for p in parts for _ in p.open("rb"))
     results = write_results_files(parts, work)
+    if command:  # what --ingest-again starts from
+        shutil.copyfile(work / "decisions.ledger.sqlite", work / WRITTEN_LEDGER)
     args = [*base]
     for path in results:
         args += ["--batch-results", str(path)]
@@ -267,6 +271,33 @@ def one_way(n: int, work: Path, records: Path, *, command: bool) -> dict[str, An
     if not lines == answers == rows:
         raise RuntimeError(f"counts disagree at {n}: {json.dumps(figures)}")
     return figures
+
+
+def ingest_again(work: Path) -> dict[str, Any]:
+    """The ingest alone again on the files ``--keep`` left: the ledger as the write phase left it, the same command.
+
+    Run from each checkout, it times the ingest before and after a change without
+    rebuilding the 15 GB of a million records' requests and results.
+    """
+    records, out = work / "records.csv", work / "decisions.csv"
+    n = sum(1 for _ in records.open("rb")) - 1
+    out.unlink(missing_ok=True)
+    for old in work.glob("decisions.ledger.sqlite*"):
+        old.unlink()
+    shutil.copyfile(work / WRITTEN_LEDGER, work / "decisions.ledger.sqlite")
+    results = sorted(work.glob("results-*.jsonl"))
+    args = ["screen", str(records), "-p", str(PROTOCOL), "-m", MODEL, "-o", str(out), "--no-progress"]
+    for path in results:
+        args += ["--batch-results", str(path)]
+    ingested = run_winnow(args)
+    with sqlite3.connect(work / "decisions.ledger.sqlite") as conn:
+        answers = conn.execute("SELECT COUNT(*) FROM calls WHERE ok = 1 AND batch_id IS NOT NULL").fetchone()[0]
+    rows = sum(1 for _ in out.open(encoding="utf-8")) - 1
+    if not n == answers == rows:
+        raise RuntimeError(f"counts disagree: {n} records, {answers} answers, {rows} rows")
+    return {"records": n, "ingest_and_table": {**_phase_figures(ingested), "answers_in_ledger": answers,
+            "table_rows": rows, "us_per_record": round(ingested["wall_s"] / n * 1e6, 1),
+            "cpu_us_per_record": round(ingested["cpu_s"] / n * 1e6, 1)}}  # fmt: skip
 
 
 def one_size(n: int, work: Path, *, route: bool, reading: bool) -> dict[str, Any]:
@@ -303,6 +334,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--read-alone", action="store_true", help="also reading alone in a fresh process")
     parser.add_argument("--keep", action="store_true", help="keep the scratch files of the last size")
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--ingest-again", type=Path, metavar="DIR",
+                        help="time only the ingest again, on the scratch folder --keep left")  # fmt: skip
     parser.add_argument("--child", nargs=4, metavar=("PHASE", "RECORDS", "WORK", "N"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
@@ -310,6 +343,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         child(phase, Path(records), Path(work), int(n))
         return {}
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    if args.ingest_again:
+        again = ingest_again(args.ingest_again)
+        print(f"wrote {write_results('batch_scale_ingest', again, out=args.out)}")
+        return again
     sizes: dict[str, Any] = {}
     for n in args.sizes:
         work = scratch("batch-scale")

@@ -123,6 +123,11 @@ _ENCODERS = {
 }
 
 
+def json_text(value: Any, *, ensure_ascii: bool = True, sort_keys: bool = False) -> str:
+    """``json.dumps(value, ensure_ascii=..., sort_keys=...)`` with a kept encoder (a few us a call less)."""
+    return _ENCODERS[ensure_ascii, sort_keys].encode(value)
+
+
 def messages_json(messages: Sequence[Mapping[str, str]], *, ensure_ascii: bool = True, sort_keys: bool = False) -> str:
     """``json.dumps(list(messages), ensure_ascii=..., sort_keys=...)``, text for text, encoding a shared message once.
 
@@ -172,7 +177,7 @@ def cache_key(
         # template file, so a reworded criterion must not reuse answers to the old wording.
         "messages": hashlib.sha256(messages_json(request.messages, sort_keys=True).encode()).hexdigest(),
     }
-    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode("utf-8")).hexdigest()
+    return hashlib.sha256(json_text(payload, sort_keys=True).encode("utf-8")).hexdigest()
 
 
 def request_params(request: ModelRequest) -> dict[str, Any]:
@@ -385,7 +390,7 @@ class CallEngine:
                 attempt=attempt_no,
                 served_model=response.served_model if response else None,
                 raw_response=response.text if response else None,
-                parsed_json=json.dumps(parsed, ensure_ascii=False) if parsed is not None else None,
+                parsed_json=json_text(parsed, ensure_ascii=False) if parsed is not None else None,
                 error=error,
                 error_kind=error_kind,
                 prompt_tokens=response.prompt_tokens if response else None,

@@ -42,7 +42,15 @@ from winnow.backends.base import ModelRequest, ModelResponse
 from winnow.batch.files import Part, RequestFiles, ResultIndex, ResultLine, Source, request_line
 from winnow.batch.options import BatchOptions, poll_interval_s
 from winnow.batch.provider import BatchProvider, RemoteBatch
-from winnow.engine import CallEngine, CallResult, CallTask, messages_json, repair_request, request_params
+from winnow.engine import (
+    CallEngine,
+    CallResult,
+    CallTask,
+    json_text,
+    messages_json,
+    repair_request,
+    request_params,
+)
 from winnow.errors import BackendError, BackendStopped, InputError, Interrupted
 from winnow.ledger import BATCH_OPEN, BatchRow, CallRow, Ledger, utc_now
 
@@ -501,7 +509,7 @@ class BatchRun:
                 attempt=attempt,
                 served_model=response.served_model if response else None,
                 raw_response=response.text if response else None,
-                parsed_json=json.dumps(parsed, ensure_ascii=False) if parsed is not None else None,
+                parsed_json=json_text(parsed, ensure_ascii=False) if parsed is not None else None,
                 error=error,
                 error_kind=error_kind,
                 prompt_tokens=response.prompt_tokens if response else None,
