@@ -280,7 +280,7 @@ def ingest_again(work: Path) -> dict[str, Any]:
     rebuilding the 15 GB of a million records' requests and results.
     """
     records, out = work / "records.csv", work / "decisions.csv"
-    n = sum(1 for _ in records.open("rb")) - 1
+    n = sum(1 for part in work.glob("requests*.jsonl") for _ in part.open("rb"))  # one request a record
     out.unlink(missing_ok=True)
     for old in work.glob("decisions.ledger.sqlite*"):
         old.unlink()
