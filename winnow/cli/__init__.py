@@ -39,9 +39,9 @@ _register()
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Console-script entry point; returns the process exit code."""
-    debug = "--debug" in (argv if argv is not None else sys.argv[1:]) or os.environ.get("WINNOW_DEBUG") == "1"
+    args = list(argv) if argv is not None else sys.argv[1:]
+    debug = "--debug" in args or os.environ.get("WINNOW_DEBUG") == "1"
     try:
-        args = list(argv) if argv is not None else sys.argv[1:]
         # The arguments are kept for the run's record (options.command_line): sys.argv is not
         # this command's when main() is called in-process.
         result = cli.main(args=args, prog_name="winnow", standalone_mode=False, obj={"argv": args})
