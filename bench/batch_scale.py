@@ -26,7 +26,7 @@ The command is measured as a user runs it at every size: reading streams (a
 - ``--read-alone``: reading and de-duplicating alone in a fresh process (benchmark 19a
   measures this at every size too).
 
-Run it alone: ``/work/agents/bin/cpu-alone python bench/batch_scale.py`` (or ``flock -x``).
+Run it alone, with no other job on the machine (a job beside it inflated figures 2 to 3 times).
 Scratch files (about 15 GB at 1,000,000) go to ``$WINNOW_BENCH_TMP`` and are removed
 unless ``--keep``.
 """

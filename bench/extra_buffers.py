@@ -14,7 +14,7 @@ The same ``winnow screen`` runs with ``WINNOW_LLAMA_EXTRA_BUFFERS=on`` and ``=of
 turns (a fresh ledger each time), on the shipped GGUF (Q4_1) or, with ``--quant q4_0``,
 on the same model requantised to Q4_0, the type llama.cpp's CPU repacking serves most.
 Figures: records per minute of the whole command and the median model call from the ledger.
-Run it alone: ``flock -x /tmp/winnow-cpu.lock python bench/extra_buffers.py``.
+Run it alone, with no other job on the machine.
 """
 
 from __future__ import annotations

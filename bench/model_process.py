@@ -14,7 +14,7 @@ settings), arm by arm in turns so drift in the machine's load hits every arm ali
 
 Figures: seconds to start (load the model, or spawn and load), per-call wall time
 (median, p90) and records per minute. SmolLM2's answers mean nothing; this measures
-speed only. Run it alone: ``flock -x /tmp/winnow-cpu.lock python bench/model_process.py``.
+speed only. Run it alone, with no other job on the machine.
 """
 
 from __future__ import annotations

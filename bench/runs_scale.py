@@ -2,7 +2,7 @@
 
 Usage:
     python bench/runs_scale.py build [--work DIR] [--calls N]     # once (minutes; a ~1 GB ledger)
-    python bench/runs_scale.py measure [--work DIR] [--repeats R]  # alone: flock -x /tmp/winnow-cpu.lock ...
+    python bench/runs_scale.py measure [--work DIR] [--repeats R]  # alone: no other job on the machine
 
 The ledger is made through winnow's own schema (``Ledger`` applies the migrations),
 then filled with plain ``sqlite3``: 40 finished screening runs of equal size, each with
