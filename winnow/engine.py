@@ -217,6 +217,7 @@ class CallEngine:
         self.caller = Caller(model, template_name, template_sha256)
         self.stats = RunStats()
         self._stats_lock = threading.Lock()
+        self._params_text: dict[tuple[Any, ...], tuple[Model, str]] = {}
         self._limiters: dict[int, RateLimiter] = {id(self.caller): RateLimiter(config.rpm, config.tpm)}
         self._workers = self._workers_for([self.caller])
         # Set once the run stops (Ctrl-C, a stopped backend): tasks already handed to a worker end without a call.
@@ -365,43 +366,77 @@ class CallEngine:
         error_kind: str | None = None,
         latency_ms: float | None = None,
     ) -> int:
+        row = self.call_row(
+            task, request, attempt_no, response=response, parsed=parsed, error=error, error_kind=error_kind,
+            latency_ms=latency_ms,
+        )  # fmt: skip
+        self._bump("calls")
+        return self.ledger.add_call(row)
+
+    def call_row(
+        self,
+        task: CallTask,
+        request: ModelRequest,
+        attempt_no: int,
+        *,
+        response: ModelResponse | None = None,
+        parsed: dict[str, Any] | None = None,
+        error: str | None = None,
+        error_kind: str | None = None,
+        latency_ms: float | None = None,
+        batch_id: str | None = None,
+    ) -> CallRow:
+        """One attempt as its ledger row, its tokens and cost counted: the one place a call row is built.
+
+        A synchronous call and an answer ingested from a batch (``batch_id``, priced at the
+        batch price) make the same row, so either answers for the other from the cache.
+        """
         caller = task.caller or self.caller
+        model_id = caller.model.model_id
         cost = None
         if response is not None:
             cost = self.prices.cost(
-                caller.model.model_id, response.prompt_tokens, response.completion_tokens, response.cached_tokens
-            )
+                model_id, response.prompt_tokens, response.completion_tokens, response.cached_tokens,
+                batch=batch_id is not None,
+            )  # fmt: skip
             self._count_usage(response, cost)
-        p_include = response.p_label(request.positive_label) if response is not None else None
-        self._bump("calls")
-        return self.ledger.add_call(
-            CallRow(
-                run_id=self.run_id,
-                stage=self.stage,
-                record_id=task.record_id,
-                record_sha256=task.record_sha256,
-                template_name=caller.template_name,
-                template_sha256=caller.template_sha256,
-                model=caller.model.model_id,
-                params_json=json.dumps({**request_params(request), **caller.model.identity()}, sort_keys=True),
-                cache_key=task.cache_key,
-                prompt_json=messages_json(request.messages, ensure_ascii=False),
-                ok=parsed is not None,
-                attempt=attempt_no,
-                served_model=response.served_model if response else None,
-                raw_response=response.text if response else None,
-                parsed_json=json_text(parsed, ensure_ascii=False) if parsed is not None else None,
-                error=error,
-                error_kind=error_kind,
-                prompt_tokens=response.prompt_tokens if response else None,
-                completion_tokens=response.completion_tokens if response else None,
-                cached_tokens=response.cached_tokens if response else None,
-                latency_ms=response.latency_ms if response else latency_ms,
-                cost_usd=cost,
-                p_include=p_include,
-                confidence_source=response.confidence_source if response else None,
-            )
+        return CallRow(
+            run_id=self.run_id,
+            stage=self.stage,
+            record_id=task.record_id,
+            record_sha256=task.record_sha256,
+            template_name=caller.template_name,
+            template_sha256=caller.template_sha256,
+            model=model_id,
+            params_json=self._params_json(caller, request),
+            cache_key=task.cache_key,
+            prompt_json=messages_json(request.messages, ensure_ascii=False),
+            ok=parsed is not None,
+            attempt=attempt_no,
+            served_model=response.served_model if response else None,
+            raw_response=response.text if response else None,
+            parsed_json=json_text(parsed, ensure_ascii=False) if parsed is not None else None,
+            error=error,
+            error_kind=error_kind,
+            prompt_tokens=response.prompt_tokens if response else None,
+            completion_tokens=response.completion_tokens if response else None,
+            cached_tokens=response.cached_tokens if response else None,
+            latency_ms=response.latency_ms if response else latency_ms,
+            cost_usd=cost,
+            p_include=response.p_label(request.positive_label) if response else None,
+            confidence_source=response.confidence_source if response else None,
+            batch_id=batch_id,
         )
+
+    def _params_json(self, caller: Caller, request: ModelRequest) -> str:
+        """The stored parameters with the model's identity; one string per set of them (a million rows share a few)."""
+        params = request_params(request)
+        key = (id(caller.model), tuple(sorted(params.items())))
+        kept = self._params_text.get(key)
+        if kept is None or kept[0] is not caller.model:
+            text = json.dumps({**params, **caller.model.identity()}, sort_keys=True)
+            kept = self._params_text[key] = (caller.model, text)
+        return kept[1]
 
     def _bump(self, name: str) -> None:
         with self._stats_lock:

@@ -46,10 +46,7 @@ from winnow.engine import (
     CallEngine,
     CallResult,
     CallTask,
-    json_text,
-    messages_json,
     repair_request,
-    request_params,
 )
 from winnow.errors import BackendError, BackendStopped, InputError, Interrupted
 from winnow.ledger import BATCH_OPEN, BatchRow, CallRow, Ledger, utc_now
@@ -149,7 +146,6 @@ class BatchRun:
         self._rows: list[CallRow] = []
         self._matched = 0
         self._keeper: tuple[ThreadPoolExecutor, Ledger] | None = None
-        self._params: dict[tuple[Any, ...], str] = {}
 
     # -- the loop ----------------------------------------------------------------
     def run(self) -> Outcome:
@@ -482,54 +478,14 @@ class BatchRun:
         error: str | None = None,
         error_kind: str | None = None,
     ) -> None:
-        """One ingested line as a ledger row, stored with its window: a synchronous answer's columns plus the batch."""
-        model_id = self.model.model_id
-        cost = None
-        if response is not None:
-            cost = self.engine.prices.cost(
-                model_id, response.prompt_tokens, response.completion_tokens, response.cached_tokens, batch=True
-            )
-            with self.engine._stats_lock:
-                self.engine._add_usage(response, cost)
+        """One ingested line as a ledger row, stored with its window: a synchronous answer's row, plus the batch."""
         failure = self.failures.get(task.cache_key)
         attempt = 1 + (failure.answers + failure.tries if failure else 0)
-        self._rows.append(
-            CallRow(
-                run_id=self.engine.run_id,
-                stage=self.engine.stage,
-                record_id=task.record_id,
-                record_sha256=task.record_sha256,
-                template_name=self.engine.caller.template_name,
-                template_sha256=self.engine.caller.template_sha256,
-                model=model_id,
-                params_json=self._params_json(request),
-                cache_key=task.cache_key,
-                prompt_json=messages_json(request.messages, ensure_ascii=False),
-                ok=parsed is not None,
-                attempt=attempt,
-                served_model=response.served_model if response else None,
-                raw_response=response.text if response else None,
-                parsed_json=json_text(parsed, ensure_ascii=False) if parsed is not None else None,
-                error=error,
-                error_kind=error_kind,
-                prompt_tokens=response.prompt_tokens if response else None,
-                completion_tokens=response.completion_tokens if response else None,
-                cached_tokens=response.cached_tokens if response else None,
-                cost_usd=cost,
-                p_include=response.p_label(request.positive_label) if response else None,
-                confidence_source=response.confidence_source if response else None,
-                batch_id=batch_id,
-            )
-        )
-
-    def _params_json(self, request: ModelRequest) -> str:
-        """The stored parameters, as the synchronous engine stores them; one string per set of parameters."""
-        params = request_params(request)
-        key = tuple(sorted(params.items()))
-        text = self._params.get(key)
-        if text is None:
-            text = self._params[key] = json.dumps({**params, **self.model.identity()}, sort_keys=True)
-        return text
+        row = self.engine.call_row(
+            task, request, attempt, response=response, parsed=parsed, error=error, error_kind=error_kind,
+            batch_id=batch_id,
+        )  # fmt: skip
+        self._rows.append(row)
 
     # -- what to ask next ----------------------------------------------------------
     def _next_request(self, task: CallTask) -> tuple[ModelRequest, CallResult | None]:
