@@ -70,6 +70,12 @@ def test_kill_mid_session_keeps_answers_and_resumes(tmp_path: Path) -> None:
     resumed.close()
     assert resumed.exitstatus == 0
     assert len(answers(ledger)) == 3
+    # Quitting keeps the stopping report in the ledger too: methods says the session is not finished.
+    sql = "SELECT json_extract(params_json, '$.stopping_report') FROM priority_sessions"
+    with sqlite3.connect(ledger) as conn:
+        kept = json.loads(conn.execute(sql).fetchone()[0])
+    assert kept["read"] == 2 and kept["includes_found"] == 1 and kept["fired"] is False
+    assert "has not yet been met" in kept["statement"]
 
 
 def test_bad_answer_is_asked_again(tmp_path: Path) -> None:
@@ -123,6 +129,16 @@ def test_scripted_reviewer_runs_to_the_stopping_rule(tmp_path: Path, capsys: pyt
     # Running again resumes a finished session: nothing new is asked or stored.
     assert scripted(tmp_path) == 0
     assert len(answers(db)) == data["read"]
+
+    # winnow methods says what the session did, with the figures the ledger's answers give.
+    capsys.readouterr()
+    assert run_cli("methods", db, "--json") == 0
+    paragraphs = {p["key"]: p for p in json.loads(capsys.readouterr().out)["paragraphs"]}
+    said = paragraphs["prioritised"]["text"]
+    includes = sum(answer == "include" for _, answer, _ in stored)
+    assert f"{len(stored)} of 60 records" in said and f"{includes} includes were found" in said
+    assert "Screening stopped when the buscar stopping test" in said and "script" in said
+    assert "session" in paragraphs["prioritised"]["sentences"][0]["source"]
 
 
 def test_heuristic_rule_is_reported_as_heuristic(tmp_path: Path) -> None:

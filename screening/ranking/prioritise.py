@@ -29,6 +29,7 @@ from winnow.screening.ranking.stopping import StoppingCheck, StoppingRule, check
 
 Answer = Literal["include", "exclude", "skip"]
 RANKER_STATE = "ranker_state"
+STOPPING_REPORT = "stopping_report"  # the latest, as stopping_report() made it
 ANSWERS: tuple[Answer, ...] = ("include", "exclude", "skip")
 
 
@@ -184,6 +185,10 @@ class Session:
         pool = unskipped if not unskipped.all() else read
         return self.records[self._ranker.next_unread(pool, len(self._labels))]
 
+    def keep_report(self, report: dict[str, Any]) -> None:
+        """Keep the latest stopping report in the ledger, where ``winnow methods`` finds it."""
+        self.ledger.save_priority_state(self.session_id, STOPPING_REPORT, report)
+
     def answer(self, record: Record, answer: Answer, *, note: str = "") -> Status:
         """Store the answer first, then update the state: a crash after the write loses nothing."""
         if answer not in ANSWERS:
@@ -267,6 +272,7 @@ def methods_statement(report: dict[str, Any]) -> str:
         f"learning on the reviewer's labels{model}). {read} of {n} records ({read / n:.1%}) were screened by hand "
         f"and {found} includes were found."
     )
+    unread = f"{report['unread']} record was" if report["unread"] == 1 else f"{report['unread']} records were"
     if rule["heuristic"]:
         tail = (
             f" Screening {'stopped' if report['fired'] else 'has not yet stopped'} under a heuristic rule "
@@ -277,7 +283,7 @@ def methods_statement(report: dict[str, Any]) -> str:
         tail = (
             f" Screening stopped when the buscar stopping test (Callaghan & Müller-Hansen 2020) rejected the "
             f"hypothesis that recall was below {rule['recall_target']:.0%} at a confidence of "
-            f"{rule['confidence']:.0%} (p = {p_text}); {report['unread']} records were not screened by hand."
+            f"{rule['confidence']:.0%} (p = {p_text}); {unread} not screened by hand."
         )
     else:
         tail = (

@@ -227,12 +227,14 @@ def prioritise(**kw: Any) -> int:
                 except (EOFError, KeyboardInterrupt):
                     parsed = None
                 if parsed is None:
+                    session.keep_report(stopping_report(session, records_path=str(records_path), protocol=protocol))
                     err.print(f"stopped; {status.read} answers are saved in {db_path}; run the same command to resume")
                     return 130 if status.read == 0 else 0
                 answer, note = parsed
             session.answer(record, answer, note=note)
             answered_now += 1
         report = stopping_report(session, records_path=str(records_path), protocol=protocol)
+        session.keep_report(report)
         write_report(report, report_path)
     _print_status(console, session.status(), rule)
     console.print(report["statement"], highlight=False)

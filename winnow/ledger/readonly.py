@@ -238,6 +238,21 @@ class LedgerReader:
             return []
         return self._rows("SELECT * FROM validation_labels WHERE sample_id = ? ORDER BY label_id", (sample_id,))
 
+    def priority_sessions(self) -> list[sqlite3.Row]:
+        """Prioritised-screening sessions, oldest first, with their parameters (and latest stopping report)."""
+        if "priority_sessions" not in self.tables:
+            return []
+        return self._rows("SELECT * FROM priority_sessions ORDER BY created_at, session_id")
+
+    def priority_answer_times(self, session_id: str) -> tuple[str | None, str | None]:
+        """When a session's first and last answers were given."""
+        if "priority_answers" not in self.tables:
+            return None, None
+        row = self._rows(
+            "SELECT MIN(created_at), MAX(created_at) FROM priority_answers WHERE session_id = ?", (session_id,)
+        )[0]
+        return row[0], row[1]
+
     def close(self) -> None:
         self._conn.close()
 

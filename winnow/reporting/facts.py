@@ -21,7 +21,7 @@ from typing import Any
 from winnow.ledger.readonly import CallTotals, LedgerReader, ModelUse, StoredRun
 from winnow.reporting.ledgers import resolve_stored_path
 
-__all__ = ["Adjudicated", "Decided", "ReviewFacts", "StageFacts", "Validated", "gather_facts"]
+__all__ = ["Adjudicated", "Decided", "Prioritised", "ReviewFacts", "StageFacts", "Validated", "gather_facts"]
 
 STAGE_COMMANDS = {"screen": "title_abstract", "screen --full-text": "full_text", "extract": "extraction"}
 CALL_STAGES = {"title_abstract": "screen", "full_text": "screen_full_text", "extraction": "extract"}
@@ -131,6 +131,18 @@ class Adjudicated:
 
 
 @dataclass
+class Prioritised:
+    """One prioritised-screening session: its latest stopping report, as ``winnow prioritise`` kept it."""
+
+    ledger: Path
+    session_id: str
+    records_path: str
+    first_answer: str | None
+    last_answer: str | None
+    report: dict[str, Any] | None  # None: a session from before the report was kept in the ledger
+
+
+@dataclass
 class ReviewFacts:
     """Everything the methods text and the report say, before any sentence is written."""
 
@@ -139,6 +151,7 @@ class ReviewFacts:
     decided: list[Decided] = field(default_factory=list)
     validated: list[Validated] = field(default_factory=list)
     adjudicated: list[Adjudicated] = field(default_factory=list)
+    prioritised: list[Prioritised] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
     def of(self, kind: str) -> list[StageFacts]:
@@ -254,6 +267,27 @@ def _adjudicated(reader: LedgerReader) -> list[Adjudicated]:
     return out
 
 
+def _prioritised(reader: LedgerReader) -> list[Prioritised]:
+    out = []
+    for row in reader.priority_sessions():
+        params = json.loads(row["params_json"] or "{}")
+        first, last = reader.priority_answer_times(str(row["session_id"]))
+        if first is None:
+            continue  # opened, never answered
+        report = params.get("stopping_report")
+        out.append(
+            Prioritised(
+                ledger=reader.path,
+                session_id=str(row["session_id"]),
+                records_path=str(row["records_path"]),
+                first_answer=first,
+                last_answer=last,
+                report=report if isinstance(report, dict) else None,
+            )
+        )
+    return out
+
+
 def gather_facts(ledgers: Sequence[Path]) -> ReviewFacts:
     """Read every ledger once and gather each stage's facts (read-only)."""
     facts = ReviewFacts(ledgers=list(ledgers))
@@ -267,6 +301,7 @@ def gather_facts(ledgers: Sequence[Path]) -> ReviewFacts:
                     facts.decided.append(Decided(path, run, table))
             facts.validated += _validated(reader, runs)
             facts.adjudicated += _adjudicated(reader)
+            facts.prioritised += _prioritised(reader)
     facts.stages.sort(key=lambda s: (list(CALL_STAGES).index(s.kind), s.started))
     # A table re-decided several times is described by its latest decide run.
     latest: dict[str, Decided] = {}

@@ -15,7 +15,15 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from winnow.reporting.facts import Decided, ReviewFacts, StageFacts, Validated, prisma_flow, screening_table
+from winnow.reporting.facts import (
+    Decided,
+    Prioritised,
+    ReviewFacts,
+    StageFacts,
+    Validated,
+    prisma_flow,
+    screening_table,
+)
 
 __all__ = ["ITEMS", "PLACEHOLDER", "Methods", "Paragraph", "Sentence", "build_methods", "placeholder"]
 
@@ -49,6 +57,8 @@ REFERENCES = (
     "Clopper CJ, Pearson ES. The use of confidence or fiducial limits illustrated in the case of the binomial."
     " Biometrika 1934;26:404-413.",
     "Lewis DD, Yang E, Frieder O. Certifying one-phase technology-assisted reviews. CIKM 2021.",
+    "Callaghan MW, Müller-Hansen F. Statistical stopping criteria for automated screening in systematic reviews."
+    " Systematic Reviews 2020;9:273 (doi:10.1186/s13643-020-01521-4).",
 )
 
 
@@ -437,6 +447,40 @@ def _human(facts: ReviewFacts) -> Paragraph:
     return para
 
 
+def _prioritised(session: Prioritised) -> Paragraph:
+    """Screening by hand in the ranker's order: the stopping report ``winnow prioritise`` kept in the ledger."""
+    para = Paragraph("prioritised", "Prioritised screening by hand")
+    source = f"session {session.session_id} in {session.ledger.name}"
+    report = session.report
+    when = _span(session.first_answer or "", session.last_answer or "")
+    if report is None:
+        missing = placeholder(
+            "how many records were screened and why screening stopped (this session predates the stopping report"
+            " kept in the ledger; its prioritise.md report has them)"
+        )
+        para.add(
+            f"Records of {Path(session.records_path).name} were screened by hand in prioritised order with winnow"
+            f" prioritise ({when}); {missing}.",
+            (P8, R_TOOL),
+            source,
+        )
+        return para
+    para.add(str(report["statement"]), (P8, P16, R_TOOL, R_OVERSIGHT), source)
+    ranking = report.get("ranking") or {}
+    who = _list([str(w) for w in report.get("who") or []]) or placeholder("who screened")
+    para.add(
+        f"The ranking was refitted after every answer: {ranking.get('blend') or placeholder('the ranker')}.",
+        (R_SETTINGS,),
+        source,
+    )
+    para.add(
+        f"The answers were given by {who} {when} (winnow prioritise, {Path(session.records_path).name}).",
+        (P8, R_OVERSIGHT),
+        source,
+    )
+    return para
+
+
 def _evidence_totals(evidence: dict[str, dict[str, int]]) -> dict[str, int]:
     totals: dict[str, int] = {}
     for counts in evidence.values():
@@ -572,6 +616,7 @@ def build_methods(facts: ReviewFacts) -> Methods:
     paragraphs += [_screening(stage) for stage in facts.of("title_abstract")]
     paragraphs += [_threshold(decided) for decided in facts.decided]
     paragraphs += [_validation(validated) for validated in facts.validated]
+    paragraphs += [_prioritised(session) for session in facts.prioritised]
     paragraphs.append(_human(facts))
     paragraphs += [_full_text(stage) for stage in facts.of("full_text")]
     paragraphs += [_extraction(stage) for stage in facts.of("extraction")]
