@@ -307,11 +307,14 @@ class CallEngine:
             try:
                 parsed = task.validate(response.text)
             except ValueError as exc:
-                self._store(task, request, attempt_no, response=response, error=str(exc), error_kind="invalid_output")
+                invalid = self.call_row(
+                    task, request, attempt_no, response=response, error=str(exc), error_kind="invalid_output"
+                )
+                self._store(invalid)
                 self._bump("repairs")
                 request = repair_request(task.request, request, response, exc)
                 continue
-            call_id = self._store(task, request, attempt_no, response=response, parsed=parsed)
+            call_id = self._store(self.call_row(task, request, attempt_no, response=response, parsed=parsed))
             row = self.ledger.call(call_id)
             return CallResult(task=task, row=row, cached=False, attempts=attempt_no)
         self._count_error("invalid_output")
@@ -338,13 +341,9 @@ class CallEngine:
                     response = caller.model.complete(request)
                 except BackendError as exc:
                     kind = exc.kind if isinstance(exc, (TransientBackendError, BackendStopped)) else "backend"
+                    latency_ms = (time.perf_counter() - started) * 1000
                     self._store(
-                        task,
-                        request,
-                        attempt_no,
-                        error=str(exc),
-                        error_kind=kind,
-                        latency_ms=(time.perf_counter() - started) * 1000,
+                        self.call_row(task, request, attempt_no, error=str(exc), error_kind=kind, latency_ms=latency_ms)
                     )
                     self._bump("failed_attempts")
                     if isinstance(exc, ModelProcessDied):
@@ -354,22 +353,8 @@ class CallEngine:
                 return response, attempt_no
         raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
 
-    def _store(
-        self,
-        task: CallTask,
-        request: ModelRequest,
-        attempt_no: int,
-        *,
-        response: ModelResponse | None = None,
-        parsed: dict[str, Any] | None = None,
-        error: str | None = None,
-        error_kind: str | None = None,
-        latency_ms: float | None = None,
-    ) -> int:
-        row = self.call_row(
-            task, request, attempt_no, response=response, parsed=parsed, error=error, error_kind=error_kind,
-            latency_ms=latency_ms,
-        )  # fmt: skip
+    def _store(self, row: CallRow) -> int:
+        """Store one synchronous attempt at once (ledger-first), and count it."""
         self._bump("calls")
         return self.ledger.add_call(row)
 
