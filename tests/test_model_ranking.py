@@ -94,7 +94,7 @@ def test_records_the_model_scores_alike_go_in_the_learners_order() -> None:
 def test_a_resumed_session_with_answers_keeps_every_arm_and_the_next_record(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The default with MiniLM on and a model's answers: the model is one more arm; no learner sees its answers."""
+    """The default with MiniLM on and a model's answers: one more arm, and the joint SVM fits them beside the text."""
     monkeypatch.setenv("WINNOW_CACHE_DIR", str(tmp_path / "cache"))
     records, truth = fixture()
     ids = [r.record_id for r in records]
@@ -112,8 +112,9 @@ def test_a_resumed_session_with_answers_keeps_every_arm_and_the_next_record(
         live = session(ledger)
         answer_as_gold(live, label, 20)
         names = live._ranker.names
-        assert names == (MODEL_ARM, "tfidf-svm", "joint-svm", "mean-of-learners")
-        assert live._ranker.answers_in_learners() == {}
+        assert names == (MODEL_ARM, "tfidf-svm", "joint-svm+answers", "mean-of-learners")
+        assert set(live._ranker.answers_in_learners()) == {"joint-svm+answers"}
+        assert 0 < live._ranker.answers_in_learners()["joint-svm+answers"] < 1
         expected, weights = live.next_record(), live.weights()
     with Ledger(tmp_path / "p.sqlite") as ledger:
         resumed = session(ledger)

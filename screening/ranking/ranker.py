@@ -173,10 +173,12 @@ class ModelUse:
 
 # What the ranker does with a run's answers, chosen leave-one-dataset-out over simulated answers
 # of 17 qualities on the 17 shared sets, 10 seeds (docs/benchmarks.md, 20): the model is one more
-# arm and no learner sees its answers. The runner-up (the joint SVM also fitting the score and
-# verdicts beside the text) reads faster when the model misses a criterion or a cluster, but a
-# near-random model pulled its mean more than 0.01 below active learning alone on every fold.
-DEFAULT_MODEL_USE = ModelUse(arm=True)
+# arm, and the joint SVM (TF-IDF and MiniLM) also fits the score and the criterion verdicts as a
+# block of norm 0.3 beside the text, so it learns from the labels, criterion by criterion, how far
+# to trust them; the TF-IDF SVM stays blind to them. At norm 1 the joint SVM leaned on a
+# near-random model's noise; with the arm alone, a model that misread a criterion or missed a
+# topic was merely ignored, not corrected. Without MiniLM there is no joint SVM: the arm alone.
+DEFAULT_MODEL_USE = ModelUse(arm=True, features=0.3, features_in=("joint-svm",))
 
 
 @dataclass(frozen=True)
