@@ -8,8 +8,9 @@ probabilities, from votes (0, 0.2, ... 1) or from a coarse scale; only the order
 scores and the verdicts are used, so none of them needs to be calibrated.
 
 Nothing here decides how much the ranker trusts the answers: ``screening/ranking/ranker.py``
-makes them one more arm that earns its picks from this review's labels, and
-``docs/benchmarks.md`` (section 20) says why that design was chosen.
+makes them one more arm that earns its picks from this review's labels, and features beside the
+text that one learner weighs from those labels; ``docs/benchmarks.md`` (section 20) says why
+that design was chosen.
 """
 
 from __future__ import annotations
