@@ -21,7 +21,7 @@ from typing import Any, Literal
 import numpy as np
 
 from winnow.errors import InputError
-from winnow.ledger import Ledger
+from winnow.ledger import PRIORITY_STOPPING_REPORT, Ledger
 from winnow.protocol import LoadedProtocol
 from winnow.records import Record
 from winnow.screening.ranking.ranker import Ranker, RankerConfig, RankingInputs, describe_combiner
@@ -29,7 +29,6 @@ from winnow.screening.ranking.stopping import StoppingCheck, StoppingRule, check
 
 Answer = Literal["include", "exclude", "skip"]
 RANKER_STATE = "ranker_state"
-STOPPING_REPORT = "stopping_report"  # the latest, as stopping_report() made it
 ANSWERS: tuple[Answer, ...] = ("include", "exclude", "skip")
 
 
@@ -187,7 +186,7 @@ class Session:
 
     def keep_report(self, report: dict[str, Any]) -> None:
         """Keep the latest stopping report in the ledger, where ``winnow methods`` finds it."""
-        self.ledger.save_priority_state(self.session_id, STOPPING_REPORT, report)
+        self.ledger.save_priority_state(self.session_id, PRIORITY_STOPPING_REPORT, report)
 
     def answer(self, record: Record, answer: Answer, *, note: str = "") -> Status:
         """Store the answer first, then update the state: a crash after the write loses nothing."""

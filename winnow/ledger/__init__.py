@@ -23,7 +23,7 @@ from typing import Any
 from winnow.errors import LedgerError
 from winnow.ledger.migrations import MIGRATIONS
 
-__all__ = ["BATCH_OPEN", "BatchRow", "CallRow", "Ledger", "default_ledger_path", "utc_now"]
+__all__ = ["BATCH_OPEN", "PRIORITY_STOPPING_REPORT", "BatchRow", "CallRow", "Ledger", "default_ledger_path", "utc_now"]
 
 
 def utc_now() -> str:
@@ -67,6 +67,10 @@ _CALL_COLUMNS = tuple(CallRow.__dataclass_fields__)
 # A submitted batch's life: written (its file is complete on disk), uploaded (the provider holds
 # the file), then the provider's own statuses; a finished one is downloaded, then ingested. A
 # batch in one of these statuses may still answer its requests, so none of them is sent again.
+# The key of a prioritised-screening session's parameters under which `winnow prioritise` keeps its
+# latest stopping report, and where `winnow methods` reads it.
+PRIORITY_STOPPING_REPORT = "stopping_report"
+
 BATCH_OPEN = ("written", "uploaded", "validating", "in_progress", "finalizing", "cancelling")
 # Finished at the provider: its output and error files say what was answered.
 BATCH_FINISHED = ("completed", "expired", "failed", "cancelled")

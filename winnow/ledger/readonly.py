@@ -238,11 +238,13 @@ class LedgerReader:
             return []
         return self._rows("SELECT * FROM validation_labels WHERE sample_id = ? ORDER BY label_id", (sample_id,))
 
-    def priority_sessions(self) -> list[sqlite3.Row]:
-        """Prioritised-screening sessions, oldest first, with their parameters (and latest stopping report)."""
+    def priority_sessions(self) -> list[tuple[str, str, dict[str, Any]]]:
+        """Prioritised-screening sessions, oldest first: id, records path, parameters (with the stopping report)."""
         if "priority_sessions" not in self.tables:
             return []
-        return self._rows("SELECT * FROM priority_sessions ORDER BY created_at, session_id")
+        sql = "SELECT session_id, records_path, params_json FROM priority_sessions ORDER BY created_at, session_id"
+        rows = self._rows(sql)
+        return [(str(r[0]), str(r[1]), _json(r[2], {}) or {}) for r in rows]
 
     def priority_answer_times(self, session_id: str) -> tuple[str | None, str | None]:
         """When a session's first and last answers were given."""

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from winnow.ledger import PRIORITY_STOPPING_REPORT
 from winnow.ledger.readonly import CallTotals, LedgerReader, ModelUse, StoredRun
 from winnow.reporting.ledgers import resolve_stored_path
 
@@ -269,17 +270,16 @@ def _adjudicated(reader: LedgerReader) -> list[Adjudicated]:
 
 def _prioritised(reader: LedgerReader) -> list[Prioritised]:
     out = []
-    for row in reader.priority_sessions():
-        params = json.loads(row["params_json"] or "{}")
-        first, last = reader.priority_answer_times(str(row["session_id"]))
+    for session_id, records_path, params in reader.priority_sessions():
+        first, last = reader.priority_answer_times(session_id)
         if first is None:
             continue  # opened, never answered
-        report = params.get("stopping_report")
+        report = params.get(PRIORITY_STOPPING_REPORT)
         out.append(
             Prioritised(
                 ledger=reader.path,
-                session_id=str(row["session_id"]),
-                records_path=str(row["records_path"]),
+                session_id=session_id,
+                records_path=records_path,
                 first_answer=first,
                 last_answer=last,
                 report=report if isinstance(report, dict) else None,
