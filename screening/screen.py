@@ -7,6 +7,7 @@ answer, a fresh one and one recovered after a crash give the same row.
 
 from __future__ import annotations
 
+import itertools
 import json
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
@@ -15,15 +16,23 @@ from pathlib import Path
 from typing import Any
 
 from winnow.backends.base import Model, ModelRequest
-from winnow.engine import CallResult, CallTask, cache_key, schema_sha256
+from winnow.engine import CallResult, CallTask, cache_key, messages_json, schema_sha256
 from winnow.fencing import fence
 from winnow.injection import looks_like_instructions
 from winnow.lifecycle import Sampling, Stage, StageReport, Unit
+from winnow.prefetch import prefetched
 from winnow.protocol import LoadedProtocol, Protocol
 from winnow.records.model import ReadResult, Record
 from winnow.screening.decisions import output_format, write_decisions
 from winnow.screening.schema import MODEL_DECISIONS, POSITIVE_DECISION, screening_spec
 from winnow.templates import PromptTemplate
+
+# What ``iter_tasks`` works out for a record: id, messages, content hash, cache key; and ahead, the
+# ledger's JSON of the messages and the record's flags for its row.
+_Prepared = tuple[str, tuple[dict[str, str], ...], str, str, str | None, tuple[str, ...] | None]
+
+# From this many records on, prompts are rendered and keyed ahead by a forked child (``winnow.prefetch``).
+PREFETCH_MIN_RECORDS = 2_000
 
 NOT_SCREENED = "not screened: the run was interrupted; re-run the same command to resume"
 NO_ABSTRACT = "[no abstract available: judge on the title alone]"
@@ -70,14 +79,29 @@ def iter_tasks(
 ) -> Iterator[CallTask]:
     """``build_tasks`` one record at a time, for callers that must not hold every rendered prompt
     (a million prompts are 3.4 GB): a dry run's estimate, a batch file's writer."""
+    for task, _ in _iter_prepared(records, protocol, template, model, options, sample=sample):
+        yield task
+
+
+def _iter_prepared(
+    records: Iterable[Record],
+    protocol: Protocol,
+    template: PromptTemplate,
+    model: Model,
+    options: Sampling,
+    *,
+    sample: int = 0,
+) -> Iterator[tuple[CallTask, tuple[str, ...] | None]]:
+    """Each record's task, with its row's flags when a forked child worked them out ahead."""
     spec = screening_spec(protocol.criterion_ids)
     schema = spec.schema
     schema_digest = schema_sha256(schema)
     render = template.bind(review_title=protocol.title, question=protocol.question, criteria=render_criteria(protocol))
     seed = options.seed if options.seed is None else options.seed + sample
-    for record in records:
-        request = ModelRequest(
-            messages=render(record=render_record(record)),
+
+    def request_for(messages: tuple[dict[str, str], ...]) -> ModelRequest:
+        return ModelRequest(
+            messages=messages,
             schema=schema,
             schema_name="screening_answer",
             temperature=options.temperature,
@@ -88,15 +112,49 @@ def iter_tasks(
             positive_label=POSITIVE_DECISION,
             sample=sample,
         )
-        sha256 = record.content_sha256  # a property that hashes on every access
-        key = cache_key(
+
+    def prepare(chosen: Iterable[Record], ahead: bool) -> Iterator[_Prepared]:
+        """The pure per-record work; ahead (on the other core) it also encodes the ledger's JSON."""
+        for record in chosen:
+            request = request_for(render(record=render_record(record)))
+            sha256 = record.content_sha256  # a property that hashes on every access
+            key = cache_key(
+                record_sha256=sha256,
+                template_sha256=template.sha256,
+                model=model,
+                request=request,
+                schema_digest=schema_digest,
+            )
+            if ahead:
+                stored = messages_json(request.messages, ensure_ascii=False)
+                yield record.record_id, request.messages, sha256, key, stored, tuple(record_flags(record))
+            else:
+                yield record.record_id, request.messages, sha256, key, None, None
+
+    def produce(start: int, ahead: bool) -> Iterator[_Prepared]:
+        return prepare(itertools.islice(records, start, None), ahead)
+
+    worth_it = isinstance(records, Sequence) and len(records) >= PREFETCH_MIN_RECORDS
+    for record_id, messages, sha256, key, stored, flags in prefetched(produce, worth_it=worth_it):
+        task = CallTask(
+            record_id=record_id,
             record_sha256=sha256,
-            template_sha256=template.sha256,
-            model=model,
-            request=request,
-            schema_digest=schema_digest,
+            request=request_for(messages),
+            validate=spec,
+            cache_key=key,
+            prompt_json=None if stored is None else (messages, stored),
         )
-        yield CallTask(record_id=record.record_id, record_sha256=sha256, request=request, validate=spec, cache_key=key)
+        yield task, flags
+
+
+def record_flags(record: Record) -> list[str]:
+    """What a reviewer should know about the record itself, whatever the model answered."""
+    flags = []
+    if not record.has_abstract:
+        flags.append("no_abstract")
+    if looks_like_instructions(f"{record.title}\n{record.abstract}"):
+        flags.append("instruction_like_text")
+    return flags
 
 
 def final_decision(answer: dict[str, Any], protocol: Protocol) -> tuple[str, list[str]]:
@@ -115,13 +173,16 @@ def final_decision(answer: dict[str, Any], protocol: Protocol) -> tuple[str, lis
 
 
 def decision_row(
-    record: Record, protocol: Protocol, template: PromptTemplate, result_row: sqlite3.Row | None, error: str | None
+    record: Record,
+    protocol: Protocol,
+    template: PromptTemplate,
+    result_row: sqlite3.Row | None,
+    error: str | None,
+    flags_ahead: Sequence[str] | None = None,
 ) -> dict[str, Any]:
-    flags = []
-    if not record.has_abstract:
-        flags.append("no_abstract")
-    if looks_like_instructions(f"{record.title}\n{record.abstract}"):
-        flags.append("instruction_like_text")
+    """The record's decision row, rebuilt from the ledger row that answered; ``flags_ahead`` are
+    ``record_flags(record)`` when already worked out."""
+    flags = record_flags(record) if flags_ahead is None else list(flags_ahead)
     row: dict[str, Any] = {
         "record_id": record.record_id,
         "title": record.title,
@@ -214,8 +275,8 @@ class TitleAbstractStage(Stage):
         (result,) = results
         record = self.records[self._positions[unit.record_id]]
         if result is None:
-            return decision_row(record, self.protocol, self.template, None, NOT_SCREENED)
-        return decision_row(record, self.protocol, self.template, result.row, result.error)
+            return decision_row(record, self.protocol, self.template, None, NOT_SCREENED, unit.flags)
+        return decision_row(record, self.protocol, self.template, result.row, result.error, unit.flags)
 
     def write(self, path: Path, rows: Iterable[dict[str, Any]]) -> None:
         write_decisions(path, rows, self.protocol.criterion_ids)
@@ -227,8 +288,9 @@ class TitleAbstractStage(Stage):
 
     def iter_units(self, model: Model) -> Iterator[Unit]:
         """One unit per record, its prompt rendered only when the batch route reaches it."""
-        for task in self.tasks(model):
-            yield Unit(task.record_id, [task])
+        prepared = _iter_prepared(self.records, self.protocol, self.template, model, self.sampling, sample=self.sample)
+        for task, flags in prepared:
+            yield Unit(task.record_id, [task], flags=flags)
 
     def unit_count(self) -> int:
         return len(self.records)

@@ -64,6 +64,9 @@ class CallTask:
     validate: Callable[[str], dict[str, Any]]
     cache_key: str
     caller: Caller | None = None
+    # The ledger's JSON of ``request.messages`` when it was made ahead (``winnow.prefetch``), with
+    # the messages it encodes: used only for those very messages, never for a repair's.
+    prompt_json: tuple[object, str] | None = None
 
 
 @dataclass
@@ -151,6 +154,14 @@ def messages_json(messages: Sequence[Mapping[str, str]], *, ensure_ascii: bool =
             shared = _SHARED_JSON[slot] = (content, encode(message))
         parts.append(shared[1])
     return "[" + ", ".join(parts) + "]"
+
+
+def _prompt_json(task: CallTask, request: ModelRequest) -> str:
+    """The ledger's JSON of the messages sent, reused when made ahead for exactly these messages."""
+    made = task.prompt_json
+    if made is not None and made[0] is request.messages:
+        return made[1]
+    return messages_json(request.messages, ensure_ascii=False)
 
 
 def cache_key(
@@ -395,7 +406,7 @@ class CallEngine:
             model=model_id,
             params_json=self._params_json(caller, request),
             cache_key=task.cache_key,
-            prompt_json=messages_json(request.messages, ensure_ascii=False),
+            prompt_json=_prompt_json(task, request),
             ok=parsed is not None,
             attempt=attempt_no,
             served_model=response.served_model if response else None,

@@ -15,9 +15,20 @@ class WinnowError(Exception):
 
     exit_code: int = 1
 
+    def __reduce__(self) -> tuple[object, ...]:
+        """Pickled whole, whatever its ``__init__`` takes: a record a forked reader skipped crosses back intact."""
+        return (_rebuilt, (type(self), self.args, self.__dict__))
+
     def one_line(self) -> str:
         """The message the CLI prints: one line, location first."""
         return " ".join(str(self).split())
+
+
+def _rebuilt(cls: type[WinnowError], args: tuple[object, ...], state: dict[str, object]) -> WinnowError:
+    error = cls.__new__(cls)
+    error.args = args
+    error.__dict__.update(state)
+    return error
 
 
 class InputError(WinnowError):

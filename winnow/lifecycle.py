@@ -109,6 +109,9 @@ class Unit:
 
     record_id: str
     tasks: list[CallTask]
+    # The record's flags for its row, when a forked child worked them out ahead (``winnow.prefetch``);
+    # None: the stage's ``row`` works them out.
+    flags: tuple[str, ...] | None = None
 
 
 @dataclass

@@ -97,6 +97,12 @@ class BatchRow:
     status: str
 
 
+# SQLite's page cache per connection (its default is 2 MiB), taken only as pages are read. A
+# million-answer ledger's key indexes are ~100 MB each; with their upper levels kept here,
+# looking a key up reads one page from the operating system instead of three.
+CACHE_KIB = 64 * 1024
+
+
 class Ledger:
     """A thread-safe handle on one ledger file.
 
@@ -116,6 +122,7 @@ class Ledger:
             self._conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
             self._enable_wal(busy_timeout_s)
             self._conn.execute("PRAGMA synchronous = NORMAL")
+            self._conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
             self._migrate()
         except sqlite3.Error as exc:
             raise LedgerError(f"{self.path}: cannot open ledger: {exc}") from exc

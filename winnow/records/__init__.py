@@ -27,10 +27,12 @@ instead of UTF-8 says so in ``ReadResult.warnings``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import itertools
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from winnow.errors import RecordParseError, RecordSkip
+from winnow.prefetch import prefetched
 from winnow.records.assemble import RawRecord, assemble_record
 from winnow.records.dedupe import DuplicateIndex, RepeatedIds
 from winnow.records.encoding import open_text
@@ -38,6 +40,11 @@ from winnow.records.formats import BINARY_EXTENSIONS, text_reader_for
 from winnow.records.model import ReadResult, Record
 from winnow.records.store import RecordStore
 from winnow.records.tables import read_xlsx
+
+# A record assembled from an export, with the line it starts on; or why one was skipped.
+Assembled = tuple[Record, int | None] | RecordSkip
+# From an export this large on (about 2,500 records), records are parsed and assembled ahead by a forked child.
+PREFETCH_MIN_BYTES = 4 << 20
 
 __all__ = ["ReadResult", "Record", "read_records"]
 
@@ -74,16 +81,41 @@ def read_records(path: str | Path, *, merge_duplicates: bool = True) -> ReadResu
             raise RecordParseError(shown, f"cannot read file ({exc.strerror or exc})") from exc
         if not data:
             raise RecordParseError(shown, "file is empty")
-        items: Iterable[RawRecord | RecordSkip] = read_xlsx(shown, data)
+        size = len(data)
+
+        def raw() -> Iterable[RawRecord | RecordSkip]:
+            return read_xlsx(shown, data)
     else:
         source = open_text(shown)
         if source.warning:
             warnings.append(source.warning)
-        items = text_reader_for(shown, suffix, source)(shown, source)
+        reader = text_reader_for(shown, suffix, source)
+        size = Path(shown).stat().st_size
+
+        def raw() -> Iterable[RawRecord | RecordSkip]:
+            return reader(shown, source)  # each call opens the file anew, with an offset of its own
+
+    def assembled(start: int, ahead: bool) -> Iterator[Assembled]:
+        return itertools.islice(_assembled(shown, raw()), start, None)
+
+    items = prefetched(assembled, worth_it=size >= PREFETCH_MIN_BYTES)
     return _collect(shown, items, warnings, merge=merge_duplicates)
 
 
-def _collect(path: str, items: Iterable[RawRecord | RecordSkip], warnings: list[str], *, merge: bool) -> ReadResult:
+def _assembled(path: str, items: Iterable[RawRecord | RecordSkip]) -> Iterator[Assembled]:
+    """Each raw record as a Record with the line it starts on, or why it is skipped: per-record work
+    that needs nothing read before it, so a forked child can do it ahead (``winnow.prefetch``)."""
+    for item in items:
+        if isinstance(item, RecordSkip):
+            yield item
+            continue
+        try:
+            yield assemble_record(path, item), item.line
+        except RecordSkip as skip:
+            yield skip
+
+
+def _collect(path: str, items: Iterable[Assembled], warnings: list[str], *, merge: bool) -> ReadResult:
     skips: list[RecordSkip] = []
     repeats: list[RecordSkip] = []
     store = RecordStore(path)
@@ -93,12 +125,8 @@ def _collect(path: str, items: Iterable[RawRecord | RecordSkip], warnings: list[
         if isinstance(item, RecordSkip):
             skips.append(item)
             continue
-        try:
-            record = assemble_record(path, item)
-        except RecordSkip as skip:
-            skips.append(skip)
-            continue
-        repeat = repeated.check(record, item.line)
+        record, line = item
+        repeat = repeated.check(record, line)
         if repeat is not None:
             repeats.append(repeat)
         elif not merge or duplicates.place(record, len(store)) == len(store):

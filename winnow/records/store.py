@@ -4,9 +4,11 @@ A million abstracts are 1.5 GB of text, and a Python ``Record`` holding one cost
 2.6 KB; a list of them could not fit the 2 GB a million-record review may use. The
 store writes each record, as the reader finishes it, to an anonymous temporary file
 (in memory until it passes ``SPILL_BYTES``, so a review of thousands never touches
-the disk) and keeps only where each one ends. Reading one back is a seek and a
-``marshal.loads``, served by the operating system's page cache. The file has no
-name, so nothing is left behind, even after ``kill -9``.
+the disk) and keeps only where each one ends. Reading one back is a ``pread`` (a
+seek and a read while still in memory) and a ``marshal.loads``, served by the
+operating system's page cache. ``pread`` moves no file offset, so a child forked to
+render prompts ahead (``winnow.prefetch``) reads the same file beside this process.
+The file has no name, so nothing is left behind, even after ``kill -9``.
 
 It behaves as a read-only ``Sequence[Record]``: indexing, slicing, ``len`` and
 iteration give Records equal to the ones written, with ``duplicates`` as set last.
@@ -15,6 +17,7 @@ iteration give Records equal to the ones written, with ``duplicates`` as set las
 from __future__ import annotations
 
 import marshal
+import os
 import tempfile
 import threading
 import weakref
@@ -41,6 +44,13 @@ class RecordStore(Sequence[Record]):
         self._duplicates: dict[int, tuple[str, ...]] = {}
         self._lock = threading.Lock()
         self._size = 0
+        self._limit = limit
+        # Set once the file is on disk: reads then go to the descriptor by position.
+        self._fd: int | None = None
+        self._unflushed = False
+        kept = weakref.ref(self)
+        # A forked child must not inherit unwritten bytes: it would write them to the shared file too.
+        os.register_at_fork(before=lambda: _flush(kept()))
 
     def append(self, record: Record) -> int:
         """Add a record; returns its index.
@@ -74,6 +84,11 @@ class RecordStore(Sequence[Record]):
                 ) from exc
             self._size += len(data)
             self._ends.append(self._size)
+            if self._fd is not None:
+                self._unflushed = True
+            elif self._size > self._limit:
+                self._fd = self._file.fileno()  # rolls the file over to disk, if it has not yet
+                self._unflushed = True
             if record.duplicates:
                 self._duplicates[len(self._ends) - 1] = tuple(record.duplicates)
             return len(self._ends) - 1
@@ -99,10 +114,7 @@ class RecordStore(Sequence[Record]):
         if not 0 <= index < len(self._ends):
             raise IndexError("record index out of range")
         start = self._ends[index - 1] if index else 0
-        with self._lock:
-            self._file.seek(start)
-            data = self._file.read(self._ends[index] - start)
-        return self._record(index, data)
+        return self._record(index, self._read(start, self._ends[index]))
 
     def __iter__(self) -> Iterator[Record]:
         """Every record in order, read a block at a time."""
@@ -113,9 +125,7 @@ class RecordStore(Sequence[Record]):
             last = index
             while last + 1 < total and self._ends[last + 1] - start <= _BLOCK_BYTES:
                 last += 1
-            with self._lock:
-                self._file.seek(start)
-                block = self._file.read(self._ends[last] - start)
+            block = self._read(start, self._ends[last])
             for i in range(index, last + 1):
                 begin = (self._ends[i - 1] if i else 0) - start
                 yield self._record(i, block[begin : self._ends[i] - start])
@@ -125,9 +135,35 @@ class RecordStore(Sequence[Record]):
         """The records at ``indices``, in that order, still kept in this store."""
         return RecordSelection(self, indices)
 
+    def _read(self, start: int, end: int) -> bytes:
+        """The bytes from ``start`` to ``end``, read by position once the file is on disk."""
+        if self._fd is None:
+            with self._lock:
+                self._file.seek(start)
+                return self._file.read(end - start)
+        self._flush()
+        data = os.pread(self._fd, end - start, start)
+        while len(data) < end - start:  # a short read: go on where it stopped
+            more = os.pread(self._fd, end - start - len(data), start + len(data))
+            if not more:
+                raise RecordParseError(self.path, f"the kept records ended early: {end - start} bytes at {start}")
+            data += more
+        return data
+
+    def _flush(self) -> None:
+        if self._unflushed:
+            with self._lock:
+                self._file.flush()
+                self._unflushed = False
+
     def _record(self, index: int, data: bytes) -> Record:
         fields = marshal.loads(data)
         return Record(*fields, duplicates=self._duplicates.get(index, ()))
+
+
+def _flush(store: RecordStore | None) -> None:
+    if store is not None:
+        store._flush()
 
 
 class RecordSelection(Sequence[Record]):
