@@ -79,7 +79,7 @@ def iter_tasks(
 ) -> Iterator[CallTask]:
     """``build_tasks`` one record at a time, for callers that must not hold every rendered prompt
     (a million prompts are 3.4 GB): a dry run's estimate, a batch file's writer."""
-    for task, _ in _iter_prepared(records, protocol, template, model, options, sample=sample):
+    for task, _ in _iter_prepared(records, protocol, template, model, options, sample=sample, streamed=False):
         yield task
 
 
@@ -91,8 +91,14 @@ def _iter_prepared(
     options: Sampling,
     *,
     sample: int = 0,
+    streamed: bool,
 ) -> Iterator[tuple[CallTask, tuple[str, ...] | None]]:
-    """Each record's task, with its row's flags when a forked child worked them out ahead."""
+    """Each record's task, with its row's flags when a forked child worked them out ahead.
+
+    ``streamed``: each task is stored and let go before many more are made (the batch
+    route), so the child also encodes the prompt's ledger JSON; a caller that holds every
+    task (a synchronous run's list) is not sent a second copy of every prompt.
+    """
     spec = screening_spec(protocol.criterion_ids)
     schema = spec.schema
     schema_digest = schema_sha256(schema)
@@ -126,7 +132,7 @@ def _iter_prepared(
                 schema_digest=schema_digest,
             )
             if ahead:
-                stored = messages_json(request.messages, ensure_ascii=False)
+                stored = messages_json(request.messages, ensure_ascii=False) if streamed else None
                 yield record.record_id, request.messages, sha256, key, stored, tuple(record_flags(record))
             else:
                 yield record.record_id, request.messages, sha256, key, None, None
@@ -288,7 +294,9 @@ class TitleAbstractStage(Stage):
 
     def iter_units(self, model: Model) -> Iterator[Unit]:
         """One unit per record, its prompt rendered only when the batch route reaches it."""
-        prepared = _iter_prepared(self.records, self.protocol, self.template, model, self.sampling, sample=self.sample)
+        prepared = _iter_prepared(
+            self.records, self.protocol, self.template, model, self.sampling, sample=self.sample, streamed=True
+        )
         for task, flags in prepared:
             yield Unit(task.record_id, [task], flags=flags)
 

@@ -79,7 +79,7 @@ def test_a_child_that_dies_is_replaced_by_this_process_from_the_first_result_mis
 
 def test_an_error_is_raised_here_after_every_result_before_it() -> None:
     seen: list[int] = []
-    with pytest.raises(ValueError, match="^no number 4000$"):
+    with pytest.raises(ValueError, match=r"^no number 4000$"):
         for n, _, _ in prefetch.prefetched(numbers(5_000, raise_at=4_000), worth_it=True):
             seen.append(n)
     assert seen == list(range(4_000))
@@ -115,9 +115,9 @@ def test_a_spilled_store_is_read_beside_a_forked_child_and_tasks_are_the_same(
     protocol = load_protocol(DENNSTAEDT / "protocol.yaml").protocol
     template = load_template("screen_title_abstract")
     monkeypatch.setattr(screen, "PREFETCH_MIN_RECORDS", 10**9)
-    here = list(screen._iter_prepared(store, protocol, template, FakeModel(), Sampling()))
+    here = list(screen._iter_prepared(store, protocol, template, FakeModel(), Sampling(), streamed=True))
     monkeypatch.setattr(screen, "PREFETCH_MIN_RECORDS", 0)
-    ahead = list(screen._iter_prepared(store, protocol, template, FakeModel(), Sampling()))
+    ahead = list(screen._iter_prepared(store, protocol, template, FakeModel(), Sampling(), streamed=True))
     assert [t.cache_key for t, _ in ahead] == [t.cache_key for t, _ in here]
     assert [t.request for t, _ in ahead] == [t.request for t, _ in here]
     assert all(flags is None and task.prompt_json is None for task, flags in here)
@@ -127,9 +127,9 @@ def test_a_spilled_store_is_read_beside_a_forked_child_and_tasks_are_the_same(
         task.prompt_json is not None and task.prompt_json[1] == messages_json(task.request.messages, ensure_ascii=False)
         for task, _ in ahead
     )
-    assert [t.cache_key for t in iter_tasks(store, protocol, template, FakeModel(), Sampling())] == [
-        t.cache_key for t, _ in here
-    ]
+    held = list(iter_tasks(store, protocol, template, FakeModel(), Sampling()))
+    assert [t.cache_key for t in held] == [t.cache_key for t, _ in here]
+    assert all(task.prompt_json is None for task in held), "a list of every task holds no second copy of a prompt"
 
 
 def test_a_store_on_disk_is_read_by_this_process_and_a_forked_child_at_once() -> None:
