@@ -26,6 +26,7 @@ import pickle
 import signal
 import sys
 import threading
+import warnings
 from collections.abc import Callable, Iterator
 from typing import TypeVar
 
@@ -113,7 +114,10 @@ class _Child:
         # touch (and copy) every page of this process's heap.
         gc.freeze()
         try:
-            pid = os.fork()
+            with warnings.catch_warnings():
+                # Python 3.12 warns of a fork beside threads; the child touches nothing another thread locks.
+                warnings.simplefilter("ignore", DeprecationWarning)
+                pid = os.fork()
         except OSError:
             gc.unfreeze()
             os.close(read_fd)
