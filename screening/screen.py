@@ -27,9 +27,9 @@ from winnow.screening.decisions import output_format, write_decisions
 from winnow.screening.schema import MODEL_DECISIONS, POSITIVE_DECISION, screening_spec
 from winnow.templates import PromptTemplate
 
-# What ``iter_tasks`` works out for a record: id, messages, content hash, cache key; and ahead, the
-# ledger's JSON of the messages and the record's flags for its row.
-_Prepared = tuple[str, tuple[dict[str, str], ...], str, str, str | None, tuple[str, ...] | None]
+# What ``iter_tasks`` works out for a record: id, request, content hash, cache key; and ahead, the
+# ledger's JSON of the request's messages and the record's flags for its row.
+_Prepared = tuple[str, ModelRequest, str, str, str | None, tuple[str, ...] | None]
 
 # From this many records on, prompts are rendered and keyed ahead by a forked child (``winnow.prefetch``).
 PREFETCH_MIN_RECORDS = 2_000
@@ -105,24 +105,21 @@ def _iter_prepared(
     render = template.bind(review_title=protocol.title, question=protocol.question, criteria=render_criteria(protocol))
     seed = options.seed if options.seed is None else options.seed + sample
 
-    def request_for(messages: tuple[dict[str, str], ...]) -> ModelRequest:
-        return ModelRequest(
-            messages=messages,
-            schema=schema,
-            schema_name="screening_answer",
-            temperature=options.temperature,
-            max_tokens=options.max_tokens,
-            seed=seed,
-            label_field="decision",
-            labels=MODEL_DECISIONS,
-            positive_label=POSITIVE_DECISION,
-            sample=sample,
-        )
-
     def prepare(chosen: Iterable[Record], ahead: bool) -> Iterator[_Prepared]:
         """The pure per-record work; ahead (on the other core) it also encodes the ledger's JSON."""
         for record in chosen:
-            request = request_for(render(record=render_record(record)))
+            request = ModelRequest(
+                messages=render(record=render_record(record)),
+                schema=schema,
+                schema_name="screening_answer",
+                temperature=options.temperature,
+                max_tokens=options.max_tokens,
+                seed=seed,
+                label_field="decision",
+                labels=MODEL_DECISIONS,
+                positive_label=POSITIVE_DECISION,
+                sample=sample,
+            )
             sha256 = record.content_sha256  # a property that hashes on every access
             key = cache_key(
                 record_sha256=sha256,
@@ -133,22 +130,22 @@ def _iter_prepared(
             )
             if ahead:
                 stored = messages_json(request.messages, ensure_ascii=False) if streamed else None
-                yield record.record_id, request.messages, sha256, key, stored, tuple(record_flags(record))
+                yield record.record_id, request, sha256, key, stored, tuple(record_flags(record))
             else:
-                yield record.record_id, request.messages, sha256, key, None, None
+                yield record.record_id, request, sha256, key, None, None
 
     def produce(start: int, ahead: bool) -> Iterator[_Prepared]:
         return prepare(itertools.islice(records, start, None), ahead)
 
     worth_it = isinstance(records, Sequence) and len(records) >= PREFETCH_MIN_RECORDS
-    for record_id, messages, sha256, key, stored, flags in prefetched(produce, worth_it=worth_it):
+    for record_id, request, sha256, key, stored, flags in prefetched(produce, worth_it=worth_it):
         task = CallTask(
             record_id=record_id,
             record_sha256=sha256,
-            request=request_for(messages),
+            request=request,
             validate=spec,
             cache_key=key,
-            prompt_json=None if stored is None else (messages, stored),
+            prompt_json=None if stored is None else (request.messages, stored),
         )
         yield task, flags
 

@@ -278,3 +278,12 @@ def screened_session(ledger: Any, records: list[Any], protocol: Any, inputs: Any
         rule=StoppingRule(),
         who="test",
     )
+
+
+def results_line(custom_id: str, content: str) -> str:
+    """One line of a batch results file in vLLM's output format, answering ``custom_id`` with ``content``."""
+    body = {"id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "qwen",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 900, "completion_tokens": 90, "total_tokens": 990}}  # fmt: skip
+    return json.dumps({"id": "vllm-1", "custom_id": custom_id, "response": {"status_code": 200, "body": body},
+                       "error": None}) + "\n"  # fmt: skip

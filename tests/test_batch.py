@@ -28,7 +28,7 @@ from winnow.errors import InputError
 from winnow.ledger import BatchRow, CallRow, Ledger
 from winnow.prices import PriceTable
 
-from support import DENNSTAEDT, run_cli
+from support import DENNSTAEDT, results_line, run_cli
 
 PROTOCOL = DENNSTAEDT / "protocol.yaml"
 SCHEMA = {
@@ -277,14 +277,6 @@ def test_a_ledger_migrated_to_batches_keeps_its_calls(tmp_path: Path) -> None:
         ledger.add_call(row)
         assert ledger.batch_unstored("b1") == 1
         assert ledger.route_totals("run")["batch"] == {"answers": 1, "calls": 0, "cost_usd": None}
-
-
-def results_line(custom_id: str, content: str) -> str:
-    body = {"id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "qwen",
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
-            "usage": {"prompt_tokens": 900, "completion_tokens": 90, "total_tokens": 990}}  # fmt: skip
-    return json.dumps({"id": "vllm-1", "custom_id": custom_id, "response": {"status_code": 200, "body": body},
-                       "error": None}) + "\n"  # fmt: skip
 
 
 def valid_answer() -> str:

@@ -31,7 +31,7 @@ from winnow.records.store import RecordStore
 from winnow.screening.screen import iter_tasks, record_flags
 from winnow.templates import load_template
 
-from support import DENNSTAEDT, FakeModel, run_cli
+from support import DENNSTAEDT, FakeModel, results_line, run_cli
 
 pytestmark = pytest.mark.skipif(not prefetch._can_fork(), reason="a child is forked only on Linux")
 
@@ -235,14 +235,6 @@ def answer(i: int) -> str:
     criteria = {cid: {"verdict": verdict, "reason": f"reason {i}"} for cid in ("I1", "I2", "I3")}
     criteria |= {cid: {"verdict": "not_met", "reason": "stated"} for cid in ("E1", "E2")}
     return json.dumps({"criteria": criteria, "rationale": f"Record {i}.", "decision": "include"})
-
-
-def results_line(custom_id: str, content: str) -> str:
-    body = {"id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "qwen",
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
-            "usage": {"prompt_tokens": 900, "completion_tokens": 90, "total_tokens": 990}}  # fmt: skip
-    return json.dumps({"id": "vllm-1", "custom_id": custom_id, "response": {"status_code": 200, "body": body},
-                       "error": None}) + "\n"  # fmt: skip
 
 
 def test_a_batch_ingested_with_prompts_made_ahead_writes_the_same_table_and_ledger(
